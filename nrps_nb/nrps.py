@@ -1,0 +1,468 @@
+"""The Names and Role Provisioning Services v2 client: pages of members, in order.
+
+``fetch_members`` asks for the first page (with ``role``, ``limit`` and ``rlid`` merged into
+the memberships URL's own query), then follows ``Link: rel="next"`` verbatim until there is
+none. It keeps the ``rel="differences"`` URL, refreshes the token once on a 401, backs off on
+throttling, refuses to send the bearer token to another origin, stops on a next-link loop,
+and de-duplicates members by ``user_id``. If a later page fails, ``IncompleteRoster`` carries
+every member fetched so far and the URL to resume from.
+
+Example::
+
+    >>> result = await fetch_members(platform, key, url, role="Learner")   # doctest: +SKIP
+    >>> result.pages, len(result.members)                                    # doctest: +SKIP
+    (3, 250)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .errors import (
+    BadResponse,
+    Forbidden,
+    IncompleteRoster,
+    NotAuthorized,
+    NrpsNbError,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+)
+from .http import get_client, links_by_rel, merge_query, same_origin
+from .keys import ToolKey
+from .oauth import NRPS_SCOPE, AccessToken, get_access_token, invalidate_token
+from .registry import Platform, check_url
+
+__all__ = [
+    "NRPS_MEDIA_TYPE",
+    "Page",
+    "RetryPolicy",
+    "RosterResult",
+    "expand_role_filter",
+    "fetch_members",
+    "iter_pages",
+]
+
+NRPS_MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+ACCEPT = f"{NRPS_MEDIA_TYPE}, application/json;q=0.9"
+MAX_PAGES = 100_000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying a throttled or failing GET (never a token POST)."""
+
+    max_retries: int = 5
+    budget: float = 120.0  # seconds in total spent waiting
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass
+class Page:
+    url: str
+    members: list[dict[str, Any]]
+    next_url: str | None
+    differences_url: str | None
+    context: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RosterResult:
+    url: str
+    members: list[dict[str, Any]]
+    context: dict[str, Any] | None
+    pages: int
+    complete: bool
+    differences_url: str | None
+    warnings: list[str]
+
+
+_SHORT_ROLES = {
+    "administrator",
+    "contentdeveloper",
+    "instructor",
+    "learner",
+    "mentor",
+    "manager",
+    "member",
+    "officer",
+}
+
+
+def expand_role_filter(role: str | None) -> str | None:
+    """Expand a short context role (``Learner``) to its URI; keep URIs as given."""
+    if role is None:
+        return None
+    role = role.strip()
+    if role.lower() in _SHORT_ROLES:
+        canonical = {r.lower(): r for r in (
+            "Administrator", "ContentDeveloper", "Instructor", "Learner",
+            "Mentor", "Manager", "Member", "Officer",
+        )}[role.lower()]  # fmt: skip
+        return f"http://purl.imsglobal.org/vocab/lis/v2/membership#{canonical}"
+    if role.lower() in ("teachingassistant", "ta"):
+        return "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+    return role
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _is_canvas_throttle(response: httpx.Response) -> bool:
+    return response.status_code == 403 and "rate limit exceeded" in response.text[:2000].lower()
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:200] if text and not text.lstrip().startswith("<") else ""
+    if isinstance(body, dict):
+        for key in ("error_description", "message", "error", "errors"):
+            value = body.get(key)
+            if isinstance(value, str):
+                return value[:300]
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])[:300]
+    return json.dumps(body)[:300]
+
+
+_Parsed = tuple[list[dict[str, Any]], dict[str, Any] | None, str | None, list[str]]
+
+
+def _parse_body(response: httpx.Response, url: str) -> _Parsed:
+    """Members, context, in-body next URL and warnings of a membership container.
+
+    The legacy NRPS v1 / LIS JSON-LD shape (``pageOf.membershipSubject``) is read too.
+    """
+    warnings: list[str] = []
+    raw = response.content
+    if not raw.strip():
+        return [], None, None, warnings  # Sakai sends an empty body for an empty site
+    ctype = response.headers.get("content-type", "").lower()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        looks_html = "html" in ctype or raw.lstrip()[:1] == b"<"
+        what = "an HTML page (a login page or an error page?)" if looks_html else "not JSON"
+        raise BadResponse(
+            f"{url} answered {what} instead of a membership container; check that the "
+            "memberships URL is the context_memberships_url from the LTI launch",
+            url=url,
+            status=response.status_code,
+        ) from None
+    if not isinstance(body, dict):
+        raise BadResponse(f"{url} answered JSON that is not a membership container", url=url)
+    members: Any = body.get("members")
+    if members is None and isinstance(body.get("pageOf"), dict):
+        # NRPS v1 / LIS JSON-LD: pageOf.membershipSubject.membership[]
+        subject = body["pageOf"].get("membershipSubject") or {}
+        members = [_from_lis(m) for m in subject.get("membership") or [] if isinstance(m, dict)]
+        context = {"id": subject.get("contextId")} if subject.get("contextId") else None
+        next_in_body = body.get("nextPage") if isinstance(body.get("nextPage"), str) else None
+        warnings.append("the platform answered the legacy LIS membership format")
+        return members, context, next_in_body, warnings
+    if members is None:
+        raise BadResponse(f"{url} answered JSON without a 'members' array", url=url)
+    if not isinstance(members, list):
+        raise BadResponse(f"{url} answered a 'members' value that is not an array", url=url)
+    good: list[dict[str, Any]] = []
+    skipped = 0
+    for member in members:
+        if not isinstance(member, dict):
+            skipped += 1
+            continue
+        uid = member.get("user_id")
+        if isinstance(uid, bool) or not isinstance(uid, str | int) or uid == "":
+            skipped += 1
+            continue
+        if not isinstance(uid, str):
+            member = {**member, "user_id": str(uid)}  # some platforms send numbers
+        good.append(member)
+    if skipped:
+        warnings.append(f"{skipped} member entries without a usable user_id were skipped ({url})")
+    context = body.get("context")
+    return good, context if isinstance(context, dict) else None, None, warnings
+
+
+def _from_lis(m: dict[str, Any]) -> dict[str, Any]:
+    member = m.get("member")
+    person: dict[str, Any] = member if isinstance(member, dict) else {}
+    roles = m.get("role") or []
+    return {
+        "user_id": str(person.get("userId", "")),
+        "name": person.get("name"),
+        "given_name": person.get("givenName"),
+        "family_name": person.get("familyName"),
+        "email": person.get("email"),
+        "lis_person_sourcedid": person.get("sourcedId"),
+        "status": str(m.get("status", "Active")).rsplit("#", 1)[-1],
+        "roles": roles if isinstance(roles, list) else [roles],
+    }
+
+
+class _Fetcher:
+    """One roster fetch: token handling, retries and the origin guard."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        key: ToolKey,
+        origin_url: str,
+        *,
+        allow_cross_origin: bool,
+        retry: RetryPolicy,
+    ) -> None:
+        self.platform = platform
+        self.key = key
+        self.origin_url = origin_url
+        self.allow_cross_origin = allow_cross_origin
+        self.retry = retry
+        self.token: AccessToken | None = None
+
+    def check(self, url: str) -> None:
+        check_url(
+            url, what="memberships URL", allow_insecure_http=self.platform.allow_insecure_http
+        )
+        if not self.allow_cross_origin and not same_origin(url, self.origin_url):
+            raise BadResponse(
+                f"the platform sent a next link to another origin ({url}); the access token is "
+                f"only sent to the origin of {self.origin_url}. Pass allow_cross_origin=True if "
+                "this platform really serves pages from there",
+                url=url,
+            )
+
+    async def get(self, url: str) -> httpx.Response:
+        self.check(url)
+        refreshed = False
+        attempt = 0
+        waited = 0.0
+        while True:
+            if self.token is None:
+                self.token = await get_access_token(self.platform, self.key, [NRPS_SCOPE])
+            headers = {"Accept": ACCEPT, "Authorization": self.token.header}
+            delay: float | None = None
+            error: ServiceError
+            try:
+                response = await get_client().get(url, headers=headers)
+            except httpx.TimeoutException:
+                error = ServiceUnavailable(f"{url} did not answer in time", url=url)
+            except httpx.HTTPError as exc:
+                error = ServiceUnavailable(
+                    f"cannot reach {url} ({type(exc).__name__}); check the memberships URL and "
+                    "the network",
+                    url=url,
+                )
+            else:
+                status = response.status_code
+                if status == 200:
+                    return response
+                detail = _error_detail(response)
+                suffix = f": {detail}" if detail else ""
+                if status == 401:
+                    if not refreshed:
+                        invalidate_token(self.platform, [NRPS_SCOPE], self.token)
+                        self.token = None
+                        refreshed = True
+                        continue
+                    raise NotAuthorized(
+                        f"{url} refused the access token (HTTP 401{suffix}); check that the LMS "
+                        "registration grants Names and Role Provisioning",
+                        url=url,
+                        status=status,
+                    )
+                if status == 429 or _is_canvas_throttle(response):
+                    error = RateLimited(
+                        f"{url} is throttling requests (HTTP {status}{suffix})",
+                        url=url,
+                        status=status,
+                    )
+                    delay = _retry_after(response)
+                elif status in (502, 503, 504):
+                    error = ServiceUnavailable(
+                        f"{url} is unavailable (HTTP {status}{suffix})", url=url, status=status
+                    )
+                    delay = _retry_after(response)
+                elif status == 403:
+                    raise Forbidden(
+                        f"{url} forbids this request (HTTP 403{suffix}); check the tool's "
+                        "permissions and privacy settings in the LMS",
+                        url=url,
+                        status=status,
+                    )
+                elif status == 404:
+                    raise BadResponse(
+                        f"{url} was not found (HTTP 404{suffix}); check the memberships URL",
+                        url=url,
+                        status=status,
+                    )
+                elif 300 <= status < 400:
+                    raise BadResponse(
+                        f"{url} redirected (HTTP {status}); use the final memberships URL "
+                        "(nrps_nb does not follow redirects with an access token)",
+                        url=url,
+                        status=status,
+                    )
+                else:
+                    raise BadResponse(
+                        f"{url} answered HTTP {status}{suffix}", url=url, status=status
+                    )
+            attempt += 1
+            if delay is None:
+                delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2  # jitter
+            if attempt > self.retry.max_retries or waited + delay > self.retry.budget:
+                error.args = (f"{error.args[0]} (gave up after {attempt} attempts)",)
+                raise error
+            waited += delay
+            await asyncio.sleep(delay)
+
+
+async def iter_pages(
+    platform: Platform,
+    key: ToolKey,
+    url: str,
+    *,
+    role: str | None = None,
+    limit: int | None = None,
+    rlid: str | None = None,
+    resume_url: str | None = None,
+    allow_cross_origin: bool = False,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> AsyncIterator[Page]:
+    """Yield the pages of a roster in order (raises on the first failing page)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer, not {limit!r}")
+    first = merge_query(url, {"role": expand_role_filter(role), "limit": limit, "rlid": rlid})
+    fetcher = _Fetcher(platform, key, url, allow_cross_origin=allow_cross_origin, retry=retry)
+    next_url: str | None = resume_url or first
+    seen: set[str] = set()
+    pages = 0
+    while next_url is not None:
+        if next_url in seen:
+            raise BadResponse(
+                f"the platform's next link repeats a page already fetched ({next_url})"
+            )
+        if pages >= MAX_PAGES:
+            raise BadResponse(f"more than {MAX_PAGES} pages; stopping (a next-link loop?)")
+        seen.add(next_url)
+        page_url = next_url
+        response = await fetcher.get(page_url)
+        members, context, next_in_body, warnings = _parse_body(response, page_url)
+        rels = links_by_rel(response.headers.get_list("link"), base_url=page_url)
+        next_url = rels.get("next") or next_in_body
+        pages += 1
+        if next_url is not None and not members:
+            warnings.append(f"page {pages} was empty but had a next link; stopped there")
+            next_url = None
+        yield Page(
+            url=page_url,
+            members=members,
+            next_url=next_url,
+            differences_url=rels.get("differences"),
+            context=context,
+            warnings=warnings,
+        )
+
+
+async def fetch_members(
+    platform: Platform,
+    key: ToolKey,
+    url: str,
+    *,
+    role: str | None = None,
+    limit: int | None = None,
+    rlid: str | None = None,
+    resume_url: str | None = None,
+    allow_cross_origin: bool = False,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    on_page: Callable[[Page, int], None] | None = None,
+    initial_members: list[dict[str, Any]] | None = None,
+) -> RosterResult:
+    """Every member of the roster at ``url``; raises IncompleteRoster after a partial fetch."""
+    members: list[dict[str, Any]] = list(initial_members or [])
+    index: dict[str, int] = {m["user_id"]: i for i, m in enumerate(members)}
+    context: dict[str, Any] | None = None
+    differences_url: str | None = None
+    warnings: list[str] = []
+    duplicates = 0
+    pages = 0
+    current: str | None = resume_url or None
+    try:
+        async for page in iter_pages(
+            platform,
+            key,
+            url,
+            role=role,
+            limit=limit,
+            rlid=rlid,
+            resume_url=resume_url,
+            allow_cross_origin=allow_cross_origin,
+            retry=retry,
+        ):
+            pages += 1
+            current = page.next_url
+            if context is None and page.context is not None:
+                context = page.context
+            if page.differences_url:
+                differences_url = page.differences_url
+            warnings.extend(page.warnings)
+            for member in page.members:
+                uid = member["user_id"]
+                at = index.get(uid)
+                if at is None:
+                    index[uid] = len(members)
+                    members.append(member)
+                else:
+                    duplicates += 1
+                    members[at] = member  # a later page has the fresher entry
+            if on_page is not None:
+                on_page(page, len(members))
+    except NrpsNbError as exc:
+        if pages == 0 and not members:
+            raise
+        raise IncompleteRoster(
+            f"the roster fetch stopped after {pages} page(s) and {len(members)} members: {exc}",
+            members=members,
+            resume_url=current,
+            cause=exc,
+            pages=pages,
+            url=url,
+        ) from None
+    if duplicates:
+        warnings.append(f"{duplicates} duplicate members across pages were merged by user_id")
+    return RosterResult(
+        url=url,
+        members=members,
+        context=context,
+        pages=pages,
+        complete=True,
+        differences_url=differences_url,
+        warnings=warnings,
+    )

@@ -1,0 +1,20 @@
+"""The built-in sandbox LMS: an independent LTI 1.3 platform (OIDC launch, OAuth 2 client
+credentials, NRPS v2) serving deterministic synthetic courses over HTTP.
+
+It deliberately shares no code with the client side of ``nrps_nb``.
+"""
+
+from __future__ import annotations
+
+from .app import SandboxServer, make_app, run
+from .config import DEFAULT_COURSES, DEFAULT_TOOL_URL, CourseSpec, SandboxConfig
+
+__all__ = [
+    "DEFAULT_COURSES",
+    "DEFAULT_TOOL_URL",
+    "CourseSpec",
+    "SandboxConfig",
+    "SandboxServer",
+    "make_app",
+    "run",
+]

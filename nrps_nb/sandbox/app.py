@@ -1,0 +1,235 @@
+"""The tornado application and a server that runs it on a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+import tornado.netutil
+import tornado.web
+from tornado.httpserver import HTTPServer
+
+from .base import log_request
+from .config import DEFAULT_TOOL_URL, SandboxConfig
+from .discovery import JwksHandler, OpenIdConfigurationHandler
+from .keys import PlatformKey
+from .nrps import MembershipsHandler
+from .oidc import AuthHandler, LoginInitiationHandler
+from .pages import CourseHandler, IndexHandler
+from .roster import Course
+from .state import Platform, build_courses
+from .tokens import TokenHandler
+
+_COURSE = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
+
+
+def make_app(platform: Platform) -> tornado.web.Application:
+    """All sandbox routes, bound to one platform state."""
+    kw = {"platform": platform}
+    return tornado.web.Application(
+        [
+            (r"/", IndexHandler, kw),
+            (rf"/courses/{_COURSE}", CourseHandler, kw),
+            (rf"/courses/{_COURSE}/launch", LoginInitiationHandler, kw),
+            (r"/auth", AuthHandler, kw),
+            (r"/token", TokenHandler, kw),
+            (r"/jwks", JwksHandler, kw),
+            (r"/\.well-known/openid-configuration", OpenIdConfigurationHandler, kw),
+            (rf"/api/lti/courses/{_COURSE}/memberships", MembershipsHandler, kw),
+        ],
+        log_function=log_request,
+    )
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):  # noqa: S104 - mapping a wildcard bind to a usable URL
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class SandboxServer:
+    """A sandbox LMS on a daemon thread. ``start()`` returns once it is listening."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config if config is not None else SandboxConfig()
+        # Courses and key exist before start() so that tests can inspect rosters up front.
+        self._courses = build_courses(self.config)
+        self._key = PlatformKey()
+        self._platform: Platform | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    # lifecycle ------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+        if self._thread is not None or self._platform is not None:
+            raise RuntimeError("this SandboxServer was already started")
+        sockets = tornado.netutil.bind_sockets(port, host or None)
+        base_url = f"http://{_url_host(host)}:{sockets[0].getsockname()[1]}"
+        platform = Platform(self.config, base_url, self._key, self._courses)
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        thread = threading.Thread(
+            target=self._serve,
+            args=(platform, sockets, ready, errors),
+            name=f"nrps-nb-sandbox-{base_url}",
+            daemon=True,
+        )
+        thread.start()
+        ready.wait()
+        if errors:
+            thread.join()
+            raise RuntimeError("the sandbox server failed to start") from errors[0]
+        self._platform, self._thread = platform, thread
+        return self
+
+    def _serve(
+        self,
+        platform: Platform,
+        sockets: list[socket.socket],
+        ready: threading.Event,
+        errors: list[BaseException],
+    ) -> None:
+        async def main() -> None:
+            try:
+                server = HTTPServer(make_app(platform))
+                server.add_sockets(sockets)
+                self._stop_event = asyncio.Event()
+                self._loop = asyncio.get_running_loop()
+            except BaseException as exc:
+                for sock in sockets:
+                    sock.close()
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            try:
+                await self._stop_event.wait()
+            finally:
+                server.stop()
+                await server.close_all_connections()
+
+        asyncio.run(main())
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and join the thread (idempotent)."""
+        thread, loop, event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed in between
+                loop.call_soon_threadsafe(event.set)
+        thread.join()
+        self._thread = self._loop = self._stop_event = None
+
+    def __enter__(self) -> SandboxServer:
+        if self._platform is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # introspection --------------------------------------------------------------------------
+
+    @property
+    def _running(self) -> Platform:
+        if self._platform is None:
+            raise RuntimeError("the SandboxServer is not started; call start() first")
+        return self._platform
+
+    @property
+    def base_url(self) -> str:
+        """The issuer, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
+        return self._running.base_url
+
+    def _course(self, course_id: str) -> Course:
+        try:
+            return self._courses[course_id]
+        except KeyError:
+            raise KeyError(f"no sandbox course {course_id!r}; have {list(self._courses)}") from None
+
+    def memberships_url(self, course_id: str) -> str:
+        self._course(course_id)
+        return self._running.memberships_url(course_id)
+
+    def launch_url(self, course_id: str, user_id: str | None = None) -> str:
+        """Where a browser starts a launch as ``user_id`` (default: the course instructor)."""
+        course = self._course(course_id)
+        if user_id is None:
+            user_id = str(course.instructor["user_id"])
+        elif course.member(user_id) is None:
+            raise KeyError(f"no user {user_id!r} in course {course_id!r}")
+        return self._running.launch_url(course_id, user_id)
+
+    def course_members(self, course_id: str) -> list[dict[str, Any]]:
+        """A copy of every NRPS member dict of the course, in listing order."""
+        return self._course(course_id).members_copy()
+
+    def jwks(self) -> dict[str, Any]:
+        """The platform's public JWKS (what ``GET /jwks`` serves)."""
+        return self._key.jwks()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        p = self._running
+        return {**p.stats, "tool_jwks_fetches": p.tool_keys.fetches}
+
+    def info(self) -> dict[str, str]:
+        p = self._running
+        first = self.config.courses[0].course_id
+        return {
+            "issuer": p.issuer,
+            "client_id": self.config.client_id,
+            "deployment_id": self.config.deployment_id,
+            "auth_login_url": p.auth_url,
+            "auth_token_url": p.token_url,
+            "key_set_url": p.jwks_url,
+            "memberships_url": self.memberships_url(first),
+            "launch_url": self.launch_url(first),
+        }
+
+
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    tool_url: str = DEFAULT_TOOL_URL,
+    tool_jwk: dict[str, Any] | None = None,
+) -> None:
+    """Serve a sandbox until Ctrl-C or SIGTERM, after printing its ``info()`` as one JSON line."""
+    server = SandboxServer(SandboxConfig(tool_url=tool_url, tool_jwk=tool_jwk))
+    server.start(host, port)
+    stop = threading.Event()
+    previous: Any = None
+    in_main = threading.current_thread() is threading.main_thread()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    try:
+        if in_main:
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        print(json.dumps(server.info()), flush=True)
+        # Short waits keep the main thread responsive to signals.
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        server.stop()

@@ -1,0 +1,76 @@
+"""Sandbox configuration: the registered tool and the synthetic courses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_TOOL_URL = "http://127.0.0.1:8765"
+
+# Course ids appear verbatim in URL paths, so keep them to unreserved characters.
+_COURSE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class CourseSpec:
+    """One synthetic course: URL id, title, label (course code) and member count."""
+
+    course_id: str
+    title: str
+    label: str
+    size: int
+
+    def __post_init__(self) -> None:
+        if not _COURSE_ID_RE.fullmatch(self.course_id):
+            raise ValueError(f"course_id must match {_COURSE_ID_RE.pattern}: {self.course_id!r}")
+        if self.size < 2:
+            raise ValueError(
+                f"a course needs at least 2 members (instructor + test student): {self.size}"
+            )
+
+
+DEFAULT_COURSES: tuple[CourseSpec, ...] = (
+    CourseSpec("intro-stats", "Introduction to Statistics", "STAT 101", 250),
+    CourseSpec("seminar", "Research Seminar", "SEM 500", 8),
+    CourseSpec("big-lecture", "Big Lecture", "BIG 100", 3000),
+)
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox platform is set up and which single tool it has registered."""
+
+    tool_url: str = DEFAULT_TOOL_URL
+    tool_jwk: dict[str, Any] | None = None
+    client_id: str = "nrps-nb-sandbox-tool"
+    deployment_id: str = "sandbox-deployment-1"
+    seed: int = 20261203
+    courses: tuple[CourseSpec, ...] = field(default=DEFAULT_COURSES)
+    max_page_size: int = 100
+    default_page_size: int = 50
+    latency: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tool_url = self.tool_url.rstrip("/")
+        if not self.courses:
+            raise ValueError("the sandbox needs at least one course")
+        ids = [c.course_id for c in self.courses]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate course ids: {ids}")
+        if self.max_page_size < 1 or not 1 <= self.default_page_size <= self.max_page_size:
+            raise ValueError("need 1 <= default_page_size <= max_page_size")
+        if self.latency < 0:
+            raise ValueError("latency must be >= 0")
+
+    @property
+    def tool_login_url(self) -> str:
+        return f"{self.tool_url}/login"
+
+    @property
+    def tool_redirect_uri(self) -> str:
+        return f"{self.tool_url}/launch"
+
+    @property
+    def tool_jwks_url(self) -> str:
+        return f"{self.tool_url}/jwks.json"

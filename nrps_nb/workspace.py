@@ -1,0 +1,589 @@
+"""The Workspace: the one object that ties the store, the tool key and the clients together.
+
+Everything the package does for a user is a method here; the module-level functions of
+``nrps_nb`` call the same methods on the default workspace (``$NRPS_NB_HOME``, else the
+platformdirs user data directory).
+
+Example::
+
+    >>> ws = Workspace("/tmp/my-workspace")                                  # doctest: +SKIP
+    >>> ws.add_platform("canvas", preset="canvas-cloud",
+    ...                 client_id="10000000000123")                         # doctest: +SKIP
+    >>> df = ws.fetch_roster("https://school.instructure.com/api/lti/courses/7/names_and_roles",
+    ...                      platform="canvas")                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import platformdirs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError
+from .frames import members_to_frame, pseudonymize_frame
+from .http import run_sync
+from .keys import ToolKey
+from .launch import Launch
+from .nrps import Page, fetch_members
+from .registry import PRESETS, Course, Platform, check_url, preset_urls
+from .store import KEY_NAME, Store
+
+__all__ = ["ENV_HOME", "Workspace", "default_home"]
+
+ENV_HOME = "NRPS_NB_HOME"
+CAPTURE_WINDOW = 600.0  # capture_launch() accepts launches received in the last 10 minutes
+CAPTURE_POLL = 0.2
+
+
+def default_home() -> Path:
+    """``$NRPS_NB_HOME``, else the platformdirs user data directory for nrps_nb."""
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("nrps_nb", appauthor=False))
+
+
+def _platform_key_to_jwk(value: object) -> dict[str, Any]:
+    """A pasted platform key (JWK/JWKS dict or JSON, or a PEM public key) as a JWK(S) dict."""
+    if isinstance(value, Mapping):
+        data = dict(value)
+    elif isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise ConfigError(
+                "the platform key is not valid JSON (expected a JWK or JWKS)"
+            ) from None
+    elif isinstance(value, str | bytes) and "BEGIN" in str(value):
+        raw = value.encode() if isinstance(value, str) else value
+        try:
+            key = serialization.load_pem_public_key(raw)
+        except ValueError:
+            raise ConfigError("the platform key is not a PEM public key") from None
+        if isinstance(key, rsa.RSAPublicKey):
+            data = json.loads(RSAAlgorithm.to_jwk(key))
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            data = json.loads(ECAlgorithm.to_jwk(key))
+        else:
+            raise ConfigError("the platform key must be an RSA or EC public key")
+    else:
+        raise ConfigError("the platform key must be a JWK, a JWKS or a PEM public key")
+    if not isinstance(data, dict) or not ("keys" in data or "kty" in data):
+        raise ConfigError("the platform key is neither a JWK (with 'kty') nor a JWKS (with 'keys')")
+    private = {"d", "p", "q", "dp", "dq", "qi"}
+    for jwk in data.get("keys", [data]):
+        if isinstance(jwk, dict) and private & set(jwk):
+            raise ConfigError(
+                "the platform key contains private key material; paste the public key"
+            )
+    return data
+
+
+class Workspace:
+    """A directory with the workspace database and the tool key (DESIGN §3)."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.store = Store(self.home)
+        self._key: ToolKey | None = None
+
+    def __repr__(self) -> str:
+        return f"Workspace(home={str(self.home)!r})"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        platforms = self.store.list_platforms()
+        courses = self.store.list_courses()
+        return (
+            f"<b>nrps_nb workspace</b> <code>{e(str(self.home))}</code><br>"
+            f"{len(platforms)} platform(s): {e(', '.join(p.name for p in platforms) or 'none')}"
+            f"<br>{len(courses)} course(s); tool key id <code>{e(self.key.kid)}</code>"
+        )
+
+    # -- the tool key ---------------------------------------------------------------------------
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / KEY_NAME
+
+    @property
+    def key(self) -> ToolKey:
+        """The tool key, created (RSA 2048, mode 0600) on first use."""
+        if self._key is None:
+            self._key = ToolKey.load_or_create(self.key_path)
+        return self._key
+
+    def init(self) -> ToolKey:
+        """Create the workspace and the tool key if they do not exist yet."""
+        return self.key
+
+    def tool_jwks(self) -> dict[str, Any]:
+        """The tool's public key set, for the LMS (or its JWKS URL).
+
+        >>> Workspace("/tmp/ws").tool_jwks()["keys"][0]["kty"]              # doctest: +SKIP
+        'RSA'
+        """
+        return self.key.jwks()
+
+    def tool_public_pem(self) -> str:
+        """The tool's public key as PEM, for LMS forms that want one (Moodle)."""
+        return self.key.public_pem()
+
+    def pseudonym_key(self) -> bytes:
+        """The workspace's HMAC key for pseudonymized user ids (created once, kept)."""
+        return bytes.fromhex(self.store.set_meta_if_absent("pseudonym_key", secrets.token_hex(32)))
+
+    # -- platforms ------------------------------------------------------------------------------
+
+    def add_platform(
+        self,
+        name: str,
+        *,
+        issuer: str | None = None,
+        client_id: str,
+        auth_login_url: str | None = None,
+        auth_token_url: str | None = None,
+        key_set_url: str | None = None,
+        platform_key: object = None,
+        token_audience: str | None = None,
+        deployment_ids: Iterable[str] = (),
+        auto_deployments: bool = False,
+        preset: str | None = None,
+        base_url: str | None = None,
+        allow_insecure_http: bool = False,
+        replace: bool = False,
+    ) -> Platform:
+        """Register an LMS (one client_id of nrps_nb in it). Values given override the preset.
+
+        >>> ws.add_platform("moodle", preset="moodle", base_url="https://moodle.example.edu",
+        ...                 client_id="AbC123", deployment_ids=["3"])          # doctest: +SKIP
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("the platform needs a name (e.g. 'canvas' or 'moodle')")
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigError("the platform needs the client_id that the LMS gave nrps_nb")
+        fields: dict[str, Any] = {}
+        if preset is not None:
+            fields = preset_urls(preset, base_url)
+        elif base_url is not None:
+            raise ConfigError("base_url only makes sense with a preset")
+        given = {
+            "issuer": issuer,
+            "auth_login_url": auth_login_url,
+            "auth_token_url": auth_token_url,
+            "key_set_url": key_set_url,
+            "token_audience": token_audience,
+        }
+        fields.update({k: v for k, v in given.items() if v is not None})
+        for required, flag in (
+            ("issuer", "--issuer"),
+            ("auth_login_url", "--auth-login-url"),
+            ("auth_token_url", "--auth-token-url"),
+        ):
+            if not fields.get(required):
+                raise ConfigError(f"platform {name!r} needs {required} ({flag}, or a --preset)")
+        issuer_value = str(fields["issuer"])
+        if issuer_value != issuer_value.strip() or not issuer_value:
+            raise ConfigError(f"the issuer {issuer_value!r} has surrounding spaces")
+        for field_name in ("auth_login_url", "auth_token_url", "key_set_url"):
+            if fields.get(field_name):
+                check_url(
+                    fields[field_name],
+                    what=field_name.replace("_", " "),
+                    allow_insecure_http=allow_insecure_http,
+                )
+        static = _platform_key_to_jwk(platform_key) if platform_key is not None else None
+        if static is None and not fields.get("key_set_url"):
+            raise ConfigError(
+                f"platform {name!r} needs its public keys: a key set URL (--key-set-url) or a "
+                "static key (--platform-key FILE)"
+            )
+        deployments = tuple(str(d) for d in deployment_ids)
+        platform = Platform(
+            name=name.strip(),
+            issuer=issuer_value,
+            client_id=client_id.strip(),
+            auth_login_url=fields["auth_login_url"],
+            auth_token_url=fields["auth_token_url"],
+            key_set_url=fields.get("key_set_url") if static is None else None,
+            platform_key=static,
+            token_audience=fields.get("token_audience"),
+            deployment_ids=deployments,
+            auto_deployments=auto_deployments,
+            preset=preset,
+            max_page_size=fields.get("max_page_size"),
+            allow_insecure_http=allow_insecure_http,
+        )
+        return self.store.save_platform(platform, replace=replace)
+
+    def platform(self, name: str) -> Platform:
+        return self.store.get_platform(name)
+
+    def platforms(self) -> pd.DataFrame:
+        """The registered platforms, one row each (no secrets: platforms hold none)."""
+        rows = [
+            {
+                "name": p.name,
+                "issuer": p.issuer,
+                "client_id": p.client_id,
+                "auth_login_url": p.auth_login_url,
+                "auth_token_url": p.auth_token_url,
+                "token_audience": p.audience,
+                "key_set_url": p.key_set_url or "(static key)",
+                "deployment_ids": list(p.deployment_ids),
+                "auto_deployments": p.auto_deployments,
+                "preset": p.preset,
+            }
+            for p in self.store.list_platforms()
+        ]
+        columns = [
+            "name", "issuer", "client_id", "auth_login_url", "auth_token_url",
+            "token_audience", "key_set_url", "deployment_ids", "auto_deployments", "preset",
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    @staticmethod
+    def presets() -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "preset": p.name,
+                    "title": p.title,
+                    "needs_base_url": p.needs_base_url,
+                    "issuer": p.issuer,
+                    "notes": p.notes,
+                }  # fmt: skip
+                for p in PRESETS.values()
+            ]
+        )
+
+    # -- courses and launches -------------------------------------------------------------------
+
+    def add_course(
+        self,
+        memberships_url: str,
+        *,
+        platform: str,
+        context_id: str | None = None,
+        context_label: str | None = None,
+        context_title: str | None = None,
+    ) -> Course:
+        """Add a course by its memberships URL alone (no launch needed).
+
+        >>> ws.add_course("https://school.instructure.com/api/lti/courses/7/names_and_roles",
+        ...               platform="canvas")                                 # doctest: +SKIP
+        """
+        p = self.store.get_platform(platform)
+        check_url(
+            memberships_url, what="memberships URL", allow_insecure_http=p.allow_insecure_http
+        )
+        return self.store.upsert_course(
+            p.name,
+            memberships_url,
+            context_id=context_id,
+            context_label=context_label,
+            context_title=context_title,
+        )
+
+    def courses(self, platform: str | None = None) -> pd.DataFrame:
+        """The known courses (from launches and added by hand), one row each."""
+        rows = [
+            {
+                "course_id": c.id,
+                "platform": c.platform,
+                "context_id": c.context_id,
+                "context_label": c.context_label,
+                "context_title": c.context_title,
+                "memberships_url": c.context_memberships_url,
+                "deployment_id": c.deployment_id,
+                "source": c.source,
+            }
+            for c in self.store.list_courses(platform)
+        ]
+        columns = ["course_id", "platform", "context_id", "context_label", "context_title",
+                   "memberships_url", "deployment_id", "source"]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    def launches(self) -> pd.DataFrame:
+        """The captured launches, newest last (who launched which course, with which roles)."""
+        rows = []
+        for r in self.store.list_launches():
+            rows.append(
+                {
+                    "launch_id": r["id"],
+                    "received_at": pd.Timestamp(r["received_at"], unit="s", tz="UTC"),
+                    "platform": r["platform"],
+                    "deployment_id": r["deployment_id"],
+                    "context_id": r["context_id"],
+                    "context_label": r["context_label"],
+                    "context_title": r["context_title"],
+                    "memberships_url": r["context_memberships_url"],
+                    "user": r["user_name"] or r["sub"],
+                    "roles": [x.rsplit("#", 1)[-1] for x in json.loads(r["roles"])],
+                    "course_id": r["course_id"],
+                    "claimed": r["claimed_at"] is not None,
+                    "warnings": json.loads(r["warnings"]),
+                }
+            )
+        columns = ["launch_id", "received_at", "platform", "deployment_id", "context_id",
+                   "context_label", "context_title", "memberships_url", "user", "roles",
+                   "course_id", "claimed", "warnings"]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    async def acapture_launch(self, timeout: float = 120.0) -> Launch:
+        """Claim the oldest unclaimed launch of the last 10 minutes, or wait for one."""
+        deadline = time.monotonic() + timeout
+        since = time.time() - CAPTURE_WINDOW
+        while True:
+            row = await asyncio.to_thread(self.store.claim_launch, since)
+            if row is not None:
+                course = self.store.get_course(row["course_id"]) if row["course_id"] else None
+                return Launch.from_row(row, course)
+            if time.monotonic() >= deadline:
+                raise LaunchTimeout(
+                    f"no launch arrived within {timeout:g} s; click the nrps_nb link in the "
+                    "course, then call capture_launch() again"
+                )
+            await asyncio.sleep(CAPTURE_POLL)
+
+    def capture_launch(self, timeout: float = 120.0) -> Launch:
+        """Sync form of :meth:`acapture_launch`.
+
+        >>> launch = ws.capture_launch(timeout=60)                            # doctest: +SKIP
+        >>> launch.context_title                                              # doctest: +SKIP
+        'Introduction to Statistics'
+        """
+        return run_sync(self.acapture_launch(timeout))
+
+    # -- rosters --------------------------------------------------------------------------------
+
+    def resolve_course(self, course: object, platform: str | None = None) -> Course:
+        """A Course from a memberships URL, a course id, a context id or a courses() row."""
+        if isinstance(course, Course):
+            return course
+        if isinstance(course, Launch):
+            if course.course is None:
+                raise ConfigError(
+                    "this launch carried no Names and Roles claim; enable NRPS for the tool"
+                )
+            return course.course
+        if isinstance(course, pd.Series | Mapping):
+            row = dict(course)
+            if row.get("course_id") is not None and not pd.isna(row["course_id"]):
+                return self.resolve_course(int(row["course_id"]))
+            url = row.get("memberships_url")
+            return self.resolve_course(url, platform or row.get("platform"))
+        if isinstance(course, int) and not isinstance(course, bool):
+            found = self.store.get_course(course)
+            if found is None:
+                raise ConfigError(f"no course with course_id {course}; see courses()")
+            return found
+        if not isinstance(course, str) or not course.strip():
+            raise ConfigError(
+                "give the course as a memberships URL, a course_id, a context id or a row of "
+                f"courses(), not {type(course).__name__}"
+            )
+        text = course.strip()
+        if "://" in text:
+            matches = self.store.find_courses(url=text)
+            if platform is not None:
+                matches = [c for c in matches if c.platform == platform]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                names = ", ".join(c.platform for c in matches)
+                raise ConfigError(f"{text} belongs to several platforms ({names}); pass platform=")
+            if platform is None:
+                known = self.store.list_platforms()
+                if len(known) != 1:
+                    raise ConfigError(
+                        f"{text} is not a known course; pass platform= to say which LMS serves it"
+                    )
+                platform = known[0].name
+            return self.add_course(text, platform=platform)
+        matches = self.store.find_courses(context_id=text)
+        if platform is not None:
+            matches = [c for c in matches if c.platform == platform]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise ConfigError(
+                f"no known course has context id {text!r}; pass its memberships URL instead"
+            )
+        raise ConfigError(f"several courses have context id {text!r}; pass platform=")
+
+    async def afetch_roster(
+        self,
+        course: object,
+        *,
+        platform: str | None = None,
+        role: str | None = None,
+        limit: int | None = None,
+        rlid: str | None = None,
+        pseudonymize: bool = False,
+        resume: IncompleteRoster | None = None,
+        allow_cross_origin: bool = False,
+        on_page: Callable[[Page, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """The roster of ``course`` as a DataFrame (DESIGN §5); see :meth:`fetch_roster`."""
+        c = self.resolve_course(course, platform)
+        p = self.store.get_platform(c.platform)
+        result = await fetch_members(
+            p,
+            self.key,
+            c.context_memberships_url,
+            role=role,
+            limit=limit if limit is not None else p.max_page_size,
+            rlid=rlid,
+            resume_url=resume.resume_url if resume is not None else None,
+            initial_members=resume.members if resume is not None else None,
+            allow_cross_origin=allow_cross_origin,
+            on_page=on_page,
+        )
+        context = dict(result.context or {})
+        if c.context_id is None and context.get("id"):
+            c = self.store.upsert_course(
+                p.name,
+                c.context_memberships_url,
+                context_id=str(context.get("id")),
+                context_label=context.get("label")
+                if isinstance(context.get("label"), str)
+                else None,
+                context_title=context.get("title")
+                if isinstance(context.get("title"), str)
+                else None,
+            )
+        for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
+            context.setdefault(k, v)
+        if result.differences_url:
+            self.store.set_differences_url(c.id, result.differences_url)
+        df = members_to_frame(result.members, context=context, platform=p.name, issuer=p.issuer)
+        df.attrs.update(
+            {
+                "platform": p.name,
+                "issuer": p.issuer,
+                "course_id": c.id,
+                "memberships_url": c.context_memberships_url,
+                "pages": result.pages + (resume.pages if resume is not None else 0),
+                "complete": result.complete,
+                "differences_url": result.differences_url,
+                "warnings": list(result.warnings),
+                "role_filter": role,
+            }
+        )
+        if pseudonymize:
+            df = pseudonymize_frame(df, self.pseudonym_key())
+        return df
+
+    def fetch_roster(
+        self,
+        course: object,
+        *,
+        platform: str | None = None,
+        role: str | None = None,
+        limit: int | None = None,
+        rlid: str | None = None,
+        pseudonymize: bool = False,
+        resume: IncompleteRoster | None = None,
+        allow_cross_origin: bool = False,
+    ) -> pd.DataFrame:
+        """The roster of ``course`` as a pandas DataFrame, one row per member.
+
+        ``course`` is a memberships URL, a course_id, a context id, a Launch or a row of
+        ``courses()``. If the fetch fails midway, :class:`IncompleteRoster` carries the members
+        so far; pass it back as ``resume=`` to continue where it stopped.
+
+        >>> df = ws.fetch_roster(launch, role="Learner")                      # doctest: +SKIP
+        >>> df[["name", "role"]].head()                                       # doctest: +SKIP
+        """
+        return run_sync(
+            self.afetch_roster(
+                course,
+                platform=platform,
+                role=role,
+                limit=limit,
+                rlid=rlid,
+                pseudonymize=pseudonymize,
+                resume=resume,
+                allow_cross_origin=allow_cross_origin,
+            )
+        )
+
+    async def afetch_rosters(
+        self,
+        courses: object,
+        *,
+        concurrency: int = 8,
+        role: str | None = None,
+        limit: int | None = None,
+        pseudonymize: bool = False,
+    ) -> pd.DataFrame:
+        """Several rosters at once, concatenated; ``df.attrs["status"]`` has one row a course."""
+        if isinstance(courses, pd.DataFrame):
+            items: list[object] = [row for _, row in courses.iterrows()]
+        elif isinstance(courses, Iterable) and not isinstance(courses, str):
+            items = list(courses)
+        else:
+            items = [courses]
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        resolved = [self.resolve_course(c) for c in items]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(c: Course) -> pd.DataFrame | NrpsNbError:
+            async with gate:
+                try:
+                    return await self.afetch_roster(
+                        c, role=role, limit=limit, pseudonymize=pseudonymize
+                    )
+                except NrpsNbError as exc:
+                    return exc
+
+        results = await asyncio.gather(*(one(c) for c in resolved))
+        frames = [r for r in results if isinstance(r, pd.DataFrame)]
+        status = pd.DataFrame(
+            [
+                {
+                    "course_id": c.id,
+                    "memberships_url": c.context_memberships_url,
+                    "ok": isinstance(r, pd.DataFrame),
+                    "members": len(r) if isinstance(r, pd.DataFrame) else None,
+                    "error": None if isinstance(r, pd.DataFrame) else f"{type(r).__name__}: {r}",
+                }
+                for c, r in zip(resolved, results, strict=True)
+            ]
+        )
+        df = pd.concat(frames, ignore_index=True) if frames else members_to_frame([])
+        df.attrs = {"status": status, "complete": bool(status["ok"].all()) if len(status) else True}
+        return df
+
+    def fetch_rosters(
+        self,
+        courses: object,
+        *,
+        concurrency: int = 8,
+        role: str | None = None,
+        limit: int | None = None,
+        pseudonymize: bool = False,
+    ) -> pd.DataFrame:
+        """Sync form of :meth:`afetch_rosters`.
+
+        >>> df = ws.fetch_rosters(ws.courses(), concurrency=8)                # doctest: +SKIP
+        """
+        return run_sync(
+            self.afetch_rosters(
+                courses, concurrency=concurrency, role=role, limit=limit, pseudonymize=pseudonymize
+            )
+        )
