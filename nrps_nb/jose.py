@@ -208,6 +208,8 @@ def verify_signature(token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
                 "verify_nbf": False,
                 "verify_aud": False,
                 "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
                 "require": [],
             },
         )

@@ -133,8 +133,10 @@ class Store:
             raise StoreError(f"cannot create the workspace directory {self.home}: {exc}") from None
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
-        with self._tx() as con:
-            con.executescript(_SCHEMA)
+        try:
+            self._connect().executescript(_SCHEMA)  # DDL only; executescript commits itself
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot initialise the workspace database {self.db_path}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"Store(home={str(self.home)!r})"

@@ -56,7 +56,7 @@ class AssertionVerifier:
         client_id = p.config.client_id
         try:
             header = jwt.get_unverified_header(assertion)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:
             raise OAuthError("invalid_request", f"client_assertion is not a JWS: {exc}") from exc
         alg = header.get("alg")
         if alg not in ASSERTION_ALGORITHMS:

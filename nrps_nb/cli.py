@@ -1,0 +1,318 @@
+"""The ``nrps-nb`` command (DESIGN §8): a stable contract for scripts and cron jobs.
+
+Every command honours ``NRPS_NB_HOME``. Errors go to stderr, without a traceback, with a
+non-zero exit: 1 error, 2 usage, 3 incomplete roster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from .__about__ import __version__
+from .errors import ConfigError, IncompleteRoster, NrpsNbError
+from .registry import PRESETS
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+TABLE_COLUMNS = ["user_id", "name", "email", "role", "status", "context_label"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nrps-nb", description="LMS rosters through LTI 1.3 / NRPS v2.")
+    p.add_argument("--version", action="version", version=f"nrps_nb {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("init", help="create the workspace and the tool key")
+
+    keys = sub.add_parser("keys", help="the tool's public key, for the LMS")
+    keys.add_argument("format", choices=["jwks", "pem"])
+
+    platform = sub.add_parser("platform", help="register and list platforms")
+    psub = platform.add_subparsers(dest="platform_command", required=True, parser_class=_Parser)
+    add = psub.add_parser("add", help="register an LMS")
+    add.add_argument("name")
+    add.add_argument("--preset", choices=sorted(PRESETS))
+    add.add_argument("--base-url", help="the LMS's base URL, for presets that need one")
+    add.add_argument("--issuer")
+    add.add_argument("--client-id", required=True)
+    add.add_argument("--auth-login-url", help="the platform's OIDC auth endpoint")
+    add.add_argument("--auth-token-url", help="the platform's OAuth2 token endpoint")
+    keysrc = add.add_mutually_exclusive_group()
+    keysrc.add_argument("--key-set-url", help="the platform's JWKS URL")
+    keysrc.add_argument("--platform-key", type=Path, help="a file with the platform's JWK or PEM")
+    add.add_argument("--token-audience", help="aud of client assertions (default: token URL)")
+    add.add_argument("--deployment-id", action="append", default=[], dest="deployment_ids")
+    add.add_argument("--auto-deployments", action="store_true")
+    add.add_argument("--allow-insecure-http", action="store_true")
+    add.add_argument("--replace", action="store_true", help="update an existing platform")
+    psub.add_parser("list", help="the registered platforms")
+    psub.add_parser("presets", help="the known LMS presets")
+
+    roster = sub.add_parser("roster", help="fetch course rosters")
+    roster.add_argument("--platform")
+    target = roster.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", action="append", dest="urls", help="a memberships URL")
+    target.add_argument("--all", action="store_true", help="every known course of --platform")
+    roster.add_argument("--role")
+    roster.add_argument("--limit", type=int)
+    roster.add_argument("--rlid")
+    roster.add_argument("--pseudonymize", action="store_true")
+    roster.add_argument("--concurrency", type=int, default=8)
+    roster.add_argument("--output", type=Path, help="FILE.csv, FILE.json or FILE.parquet")
+    roster.add_argument(
+        "--partial", action="store_true", help="write an incomplete roster too (marked so)"
+    )
+
+    sub.add_parser("courses", help="the known courses")
+    sub.add_parser("launches", help="the captured launches")
+
+    serve = sub.add_parser("serve", help="run the standalone launch receiver")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--public-url", help="the URL the LMS and browsers use to reach it")
+
+    sandbox = sub.add_parser("sandbox", help="run the sandbox LMS")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8766)
+    sandbox.add_argument("--profile", default=None, help="platform profile (later: canvas, ...)")
+    sandbox.add_argument("--tool-url", default="http://127.0.0.1:8765")
+    sandbox.add_argument("--tool-jwk", type=Path, help="the tool's public JWK (instead of a URL)")
+
+    sub.add_parser("demo", help="the main job end to end on the sandbox LMS")
+    return p
+
+
+def _print_frame(df: pd.DataFrame) -> None:
+    if df.empty:
+        print("(none)")
+        return
+    with pd.option_context("display.max_rows", 500, "display.width", 160):
+        print(df.to_string(index=False))
+
+
+def _cmd_roster(args: argparse.Namespace) -> int:
+    from .export import write_frame
+    from .frames import members_to_frame
+    from .workspace import Workspace
+
+    ws = Workspace()
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit must be a positive number")
+    if args.all:
+        if not args.platform:
+            raise ConfigError("--all needs --platform NAME")
+        courses: list[object] = [
+            c.id for c in ws.store.list_courses(ws.platform(args.platform).name)
+        ]
+        if not courses:
+            raise ConfigError(f"platform {args.platform!r} has no known courses yet")
+    else:
+        courses = [ws.resolve_course(u, args.platform) for u in args.urls]
+    complete = True
+    if len(courses) == 1:
+        try:
+            df = ws.fetch_roster(
+                courses[0],
+                platform=args.platform,
+                role=args.role,
+                limit=args.limit,
+                rlid=args.rlid,
+                pseudonymize=args.pseudonymize,
+            )
+        except IncompleteRoster as exc:
+            print(f"nrps-nb: incomplete roster: {exc}", file=sys.stderr)
+            if exc.resume_url:
+                print(f"nrps-nb: resume from {exc.resume_url}", file=sys.stderr)
+            complete = False
+            df = members_to_frame(exc.members)
+            df.attrs.update({"complete": False, "pages": exc.pages})
+            if args.pseudonymize:
+                from .frames import pseudonymize_frame
+
+                df = pseudonymize_frame(df, ws.pseudonym_key())
+    else:
+        if args.rlid is not None:
+            raise ConfigError("--rlid applies to one course; give a single --url")
+        df = ws.fetch_rosters(
+            courses,
+            concurrency=args.concurrency,
+            role=args.role,
+            limit=args.limit,
+            pseudonymize=args.pseudonymize,
+        )
+        status = df.attrs["status"]
+        for _, row in status[~status["ok"]].iterrows():
+            print(f"nrps-nb: {row['memberships_url']}: {row['error']}", file=sys.stderr)
+        complete = bool(df.attrs["complete"])
+    if args.output is not None:
+        if complete or args.partial:
+            if not complete:
+                df = df.assign(incomplete=True)
+            path = write_frame(df, args.output)
+            state = "complete" if complete else "INCOMPLETE (--partial)"
+            print(f"wrote {path} ({len(df)} members, {state})", file=sys.stderr)
+        else:
+            print(
+                f"nrps-nb: not writing {args.output}: the roster is incomplete "
+                "(pass --partial to write what was fetched)",
+                file=sys.stderr,
+            )
+    else:
+        columns = [c for c in TABLE_COLUMNS if c in df.columns]
+        _print_frame(df[columns])
+        pages = df.attrs.get("pages")
+        print(
+            f"\n{len(df)} members" + (f" in {pages} pages" if pages else ""),
+            file=sys.stderr,
+        )
+    return EXIT_OK if complete else EXIT_INCOMPLETE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .workspace import Workspace
+
+    cmd = args.command
+    if cmd == "init":
+        ws = Workspace()
+        key = ws.init()
+        print(f"workspace: {ws.home}")
+        print(f"tool key id: {key.kid}")
+        return EXIT_OK
+    if cmd == "keys":
+        ws = Workspace()
+        if args.format == "jwks":
+            print(json.dumps(ws.tool_jwks(), indent=2))
+        else:
+            print(ws.tool_public_pem(), end="")
+        return EXIT_OK
+    if cmd == "platform":
+        ws = Workspace()
+        if args.platform_command == "add":
+            platform_key = None
+            if args.platform_key is not None:
+                try:
+                    platform_key = args.platform_key.read_text()
+                except OSError as exc:
+                    raise ConfigError(f"cannot read {args.platform_key}: {exc.strerror}") from None
+            p = ws.add_platform(
+                args.name,
+                preset=args.preset,
+                base_url=args.base_url,
+                issuer=args.issuer,
+                client_id=args.client_id,
+                auth_login_url=args.auth_login_url,
+                auth_token_url=args.auth_token_url,
+                key_set_url=args.key_set_url,
+                platform_key=platform_key,
+                token_audience=args.token_audience,
+                deployment_ids=args.deployment_ids,
+                auto_deployments=args.auto_deployments,
+                allow_insecure_http=args.allow_insecure_http,
+                replace=args.replace,
+            )
+            print(f"platform {p.name!r} saved (issuer {p.issuer}, client_id {p.client_id})")
+            return EXIT_OK
+        if args.platform_command == "list":
+            df = ws.platforms()
+            _print_frame(df.drop(columns=["auth_login_url"]) if not df.empty else df)
+            return EXIT_OK
+        _print_frame(Workspace.presets())
+        return EXIT_OK
+    if cmd == "roster":
+        return _cmd_roster(args)
+    if cmd == "courses":
+        _print_frame(Workspace().courses())
+        return EXIT_OK
+    if cmd == "launches":
+        df = Workspace().launches()
+        _print_frame(df.drop(columns=["warnings"]) if not df.empty else df)
+        return EXIT_OK
+    if cmd == "serve":
+        return _serve(args)
+    if cmd == "sandbox":
+        from .sandbox import run
+
+        tool_jwk = None
+        if args.tool_jwk is not None:
+            try:
+                tool_jwk = json.loads(args.tool_jwk.read_text())
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read the tool JWK {args.tool_jwk}: {exc}") from None
+        run(host=args.host, port=args.port, tool_url=args.tool_url, tool_jwk=tool_jwk)
+        return EXIT_OK
+    if cmd == "demo":
+        from .demo import run_demo
+
+        run_demo(sys.stdout)
+        return EXIT_OK
+    raise ConfigError(f"unknown command {cmd!r}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .server import ReceiverServer
+    from .workspace import Workspace
+
+    ws = Workspace()
+    ws.init()
+    server = ReceiverServer(ws, public_url=args.public_url, host=args.host, port=args.port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    base = server.base_url
+    print(f"nrps_nb launch receiver on http://{args.host}:{server.port}", flush=True)
+    print(f"  OIDC login URL:        {base}/login", flush=True)
+    print(f"  redirect URI / target: {base}/launch", flush=True)
+    print(f"  JWKS URL:              {base}/jwks.json", flush=True)
+    print(f"  workspace:             {ws.home}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except NrpsNbError as exc:
+        print(f"nrps-nb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:
+        print(f"nrps-nb: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
