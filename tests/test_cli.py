@@ -1,0 +1,241 @@
+"""The nrps-nb command as scripts and cron jobs use it: subprocesses, exit codes, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nrps_nb.sandbox import SandboxConfig, SandboxServer
+
+from .helpers import Scripted, respond, scripted_server
+
+
+def run(
+    home: Path, *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NRPS_NB_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "nrps_nb.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert text in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def cli_sandbox(home: Path) -> Iterator[SandboxServer]:
+    assert run(home, "init").returncode == 0
+    jwk = json.loads(run(home, "keys", "jwks").stdout)["keys"][0]
+    with SandboxServer(SandboxConfig(tool_jwk=jwk)) as server:
+        info = server.info()
+        added = run(home, "platform", "add", "sandbox", "--preset", "sandbox",
+                    "--base-url", info["issuer"], "--client-id", info["client_id"],
+                    "--deployment-id", info["deployment_id"])  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        yield server
+
+
+def test_init_and_keys(home: Path) -> None:
+    result = run(home, "init")
+    assert result.returncode == 0
+    assert str(home) in result.stdout and "tool key id" in result.stdout
+    jwks = json.loads(run(home, "keys", "jwks").stdout)
+    assert jwks["keys"][0]["kty"] == "RSA" and "d" not in jwks["keys"][0]
+    pem = run(home, "keys", "pem").stdout
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----") and "PRIVATE" not in pem
+
+
+def test_usage_and_config_errors_exit_cleanly(home: Path) -> None:
+    assert_clean_error(run(home, "frobnicate"), 2, "invalid choice")
+    assert_clean_error(run(home, "roster", "--platform", "x"), 2, "required")
+    assert_clean_error(
+        run(home, "roster", "--platform", "nope", "--url", "https://lms.example.edu/m"),
+        1,
+        "unknown platform 'nope'",
+    )
+    assert_clean_error(
+        run(home, "platform", "add", "m", "--preset", "moodle", "--client-id", "c"),
+        1,
+        "needs the LMS base URL",
+    )
+    assert_clean_error(
+        run(
+            home,
+            "platform",
+            "add",
+            "m",
+            "--issuer",
+            "https://lms",
+            "--client-id",
+            "c",
+            "--auth-login-url",
+            "http://lms.example.edu/auth",
+            "--auth-token-url",
+            "https://t",
+            "--key-set-url",
+            "https://k",
+        ),  # fmt: skip
+        1,
+        "--allow-insecure-http",
+    )
+    assert_clean_error(
+        run(
+            home,
+            "platform",
+            "add",
+            "m",
+            "--preset",
+            "moodle",
+            "--base-url",
+            "https://m",
+            "--client-id",
+            "c",
+            "--platform-key",
+            str(home / "missing.pem"),
+        ),  # fmt: skip
+        1,
+        "cannot read",
+    )
+
+
+def test_platform_list_and_presets(home: Path) -> None:
+    run(home, "platform", "add", "canvas", "--preset", "canvas-cloud", "--client-id", "1234")
+    listing = run(home, "platform", "list").stdout
+    assert "canvas" in listing and "https://canvas.instructure.com" in listing
+    assert "canvas-cloud" in run(home, "platform", "presets").stdout
+
+
+def test_roster_to_csv_table_and_json(
+    home: Path, tmp_path: Path, cli_sandbox: SandboxServer
+) -> None:
+    url = cli_sandbox.memberships_url("intro-stats")
+    out = tmp_path / "roster.csv"
+    result = run(home, "roster", "--platform", "sandbox", "--url", url, "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stderr and "250 members" in result.stderr
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 250
+    assert json.loads(rows[0]["roles"])[0].startswith("http://purl.imsglobal.org/vocab/lis/v2/")
+    expected_names = {m["name"] for m in cli_sandbox.course_members("intro-stats") if m.get("name")}
+    assert {r["name"] for r in rows if r["name"]} == expected_names  # non-ASCII survives
+
+    table = run(home, "roster", "--platform", "sandbox", "--url", url, "--role", "Instructor")
+    assert table.returncode == 0
+    assert "Instructor" in table.stdout and "Learner" not in table.stdout
+
+    both = tmp_path / "both.json"
+    result = run(home, "roster", "--platform", "sandbox", "--url", url,
+                 "--url", cli_sandbox.memberships_url("seminar"), "--output", str(both))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(both.read_text())) == 258
+
+    pseudo = tmp_path / "pseudo.csv"
+    result = run(home, "roster", "--platform", "sandbox", "--url", url, "--pseudonymize",
+                 "--output", str(pseudo))  # fmt: skip
+    assert result.returncode == 0
+    text = pseudo.read_text(encoding="utf-8")
+    for member in cli_sandbox.course_members("intro-stats"):
+        assert member["user_id"] not in text
+        assert member.get("email", "@@none@@") not in text
+
+    courses = run(home, "courses").stdout
+    assert "intro-stats" in courses or "Introduction to Statistics" in courses
+    assert run(home, "launches").returncode == 0
+
+
+def test_incomplete_roster_exit_code_and_partial(home: Path, tmp_path: Path) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t"}))
+    script.add("/m", respond(200, {"members": [{"user_id": "u1"}]}, {"Link": '</m2>; rel="next"'}))
+    script.add("/m2", respond(400, {"error": "broken page"}))
+    with scripted_server(script) as server:
+        base = server.base_url
+        run(home, "platform", "add", "lms", "--issuer", "https://lms", "--client-id", "c",
+            "--auth-login-url", base + "/a", "--auth-token-url", base + "/token",
+            "--key-set-url", base + "/k")  # fmt: skip
+        out = tmp_path / "r.csv"
+        result = run(
+            home, "roster", "--platform", "lms", "--url", base + "/m", "--output", str(out)
+        )
+        assert_clean_error(result, 3, "incomplete roster")
+        assert "not writing" in result.stderr and not out.exists()
+        result = run(home, "roster", "--platform", "lms", "--url", base + "/m", "--output",
+                     str(out), "--partial")  # fmt: skip
+        assert result.returncode == 3
+        with out.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [r["user_id"] for r in rows] == ["u1"] and rows[0]["incomplete"] == "True"
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NRPS_NB_HOME"}
+    result = subprocess.run(
+        [sys.executable, "-m", "nrps_nb.cli", "demo"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "250 members in 3 pages" in result.stdout
+    (written,) = tmp_path.glob("roster-*.csv")
+    assert str(written.name) in result.stdout
+    with written.open(encoding="utf-8", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 250
+
+
+def test_sandbox_command_prints_its_json_line(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nrps_nb.cli", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert set(info) == {"issuer", "client_id", "deployment_id", "auth_login_url",
+                             "auth_token_url", "key_set_url", "memberships_url", "launch_url"}  # fmt: skip
+        assert info["issuer"].startswith("http://127.0.0.1:")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+
+
+def test_serve_prints_its_urls(home: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nrps_nb.cli", "serve", "--port", "0",
+         "--public-url", "https://tool.example.edu/nrps"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NRPS_NB_HOME": str(home)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    text = "".join(lines)
+    assert "https://tool.example.edu/nrps/login" in text
+    assert "https://tool.example.edu/nrps/launch" in text
+    assert "https://tool.example.edu/nrps/jwks.json" in text
+    assert proc.returncode == 0

@@ -1,0 +1,370 @@
+"""The main job over loopback HTTP: sandbox LMS -> launch receiver -> kernel -> DataFrame."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pandas as pd
+import pytest
+
+from nrps_nb import (
+    BadResponse,
+    ConfigError,
+    IncompleteRoster,
+    InsecureURLError,
+    LaunchTimeout,
+    NotAuthorized,
+    Platform,
+    ServiceUnavailable,
+    TokenError,
+    Workspace,
+)
+from nrps_nb.demo import drive_launch
+from nrps_nb.frames import COLUMNS
+from nrps_nb.oauth import clear_token_cache
+from nrps_nb.sandbox import SandboxServer
+from nrps_nb.server import ReceiverServer
+
+from .helpers import Scripted, respond, scripted_server
+
+
+def test_launch_is_captured_and_roster_matches_the_platform(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    page = drive_launch(sandbox.launch_url("intro-stats"))
+    assert page.status_code == 200
+    assert "Introduction to Statistics" in page.text
+    launch = ws.capture_launch(timeout=5)
+    assert launch.platform == "sandbox"
+    assert launch.context_title == "Introduction to Statistics"
+    assert launch.course is not None
+    assert launch.context_memberships_url == sandbox.memberships_url("intro-stats")
+
+    df = ws.fetch_roster(launch)
+    expected = sandbox.course_members("intro-stats")
+    assert df["user_id"].tolist() == [m["user_id"] for m in expected]
+    assert df.attrs["pages"] == 3  # 250 members at the sandbox's cap of 100 a page
+    assert df.attrs["complete"] is True
+    assert df.attrs["memberships_url"] == launch.context_memberships_url
+    assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
+    by_id = df.set_index("user_id")
+    for member in expected:
+        row = by_id.loc[member["user_id"]]
+        for field in ("name", "email", "given_name", "lis_person_sourcedid"):
+            value = row[field]
+            assert (None if pd.isna(value) else value) == (member.get(field) or None)
+        assert list(row["roles"]) == member["roles"]
+    assert (df["role"] == "TeachingAssistant").sum() >= 1
+    assert df["is_test_user"].sum() == 1
+    assert df.loc[df["is_test_user"], "role"].tolist() == ["Learner"]
+    assert df["context_label"].unique().tolist() == ["STAT 101"]
+    assert str(df["name"].dtype) == "string"
+    assert str(df["is_learner"].dtype) == "boolean"
+    assert str(df["fetched_at"].dtype).startswith("datetime64")
+
+
+def test_capture_claims_each_launch_once(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    drive_launch(sandbox.launch_url("intro-stats"))
+    drive_launch(sandbox.launch_url("seminar"))
+    first = ws.capture_launch(timeout=5)
+    second = ws.capture_launch(timeout=5)
+    assert [first.context_title, second.context_title] == [
+        "Introduction to Statistics",
+        "Research Seminar",
+    ]
+    with pytest.raises(LaunchTimeout):
+        ws.capture_launch(timeout=0.3)
+    launches = ws.launches()
+    assert launches["claimed"].tolist() == [True, True]
+    assert set(ws.courses()["context_title"]) == {"Introduction to Statistics", "Research Seminar"}
+
+
+def test_capture_waits_for_a_launch_that_arrives_later(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    async def scenario() -> str:
+        waiter = asyncio.create_task(ws.acapture_launch(timeout=10))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()
+        await asyncio.to_thread(drive_launch, sandbox.launch_url("seminar"))
+        launch = await waiter
+        return launch.context_title or ""
+
+    assert asyncio.run(scenario()) == "Research Seminar"
+
+
+def test_replayed_form_post_is_rejected(
+    ws: Workspace, receiver: ReceiverServer, sandbox: SandboxServer, platform: Platform
+) -> None:
+    with httpx.Client(follow_redirects=True) as client:
+        form_page = client.get(sandbox.launch_url("seminar"))
+        from nrps_nb.demo import _FormParser
+
+        parser = _FormParser()
+        parser.feed(form_page.text)
+        action, _, fields = parser.forms[0]
+        assert client.post(action, data=fields).status_code == 200
+        replay = client.post(action, data=fields)
+    assert replay.status_code == 400
+    assert "state" in replay.text
+    assert len(ws.launches()) == 1
+
+
+def test_token_is_requested_once_for_several_fetches(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    for course in ("intro-stats", "seminar", "intro-stats"):
+        ws.fetch_roster(sandbox.memberships_url(course), platform="sandbox")
+    assert sandbox.stats["token_requests"] == 1
+
+
+def test_role_filter_and_limit(ws: Workspace, sandbox: SandboxServer, platform: Platform) -> None:
+    url = sandbox.memberships_url("intro-stats")
+    learners = ws.fetch_roster(url, platform="sandbox", role="Learner", limit=40)
+    expected = [
+        m["user_id"]
+        for m in sandbox.course_members("intro-stats")
+        if "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner" in m["roles"]
+    ]
+    assert learners["user_id"].tolist() == expected
+    assert learners.attrs["pages"] == -(-len(expected) // 40)
+    assert set(learners["role"]) == {"Learner"}
+
+
+def test_memberships_url_with_its_own_query_is_merged(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    # A course added by URL alone (no launch), whose URL already carries a query.
+    url = sandbox.memberships_url("seminar") + "?limit=3"
+    df = ws.fetch_roster(url, platform="sandbox", limit=5)
+    assert len(df) == 8
+    assert df.attrs["pages"] == 2
+    course = ws.courses()
+    assert course["memberships_url"].tolist() == [url]
+    assert course["context_title"].tolist() == ["Research Seminar"]  # learned from the response
+
+
+def test_pseudonymized_roster_keeps_no_identifiers(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    url = sandbox.memberships_url("seminar")
+    plain = ws.fetch_roster(url, platform="sandbox")
+    pseudo = ws.fetch_roster(url, platform="sandbox", pseudonymize=True)
+    again = ws.fetch_roster(url, platform="sandbox", pseudonymize=True)
+    assert pseudo["user_id"].tolist() == again["user_id"].tolist()  # stable in a workspace
+    text = pseudo.to_csv()
+    for column in ("user_id", "name", "email", "lis_person_sourcedid", "lti11_legacy_user_id"):
+        for value in plain[column].dropna():
+            assert value not in text
+    assert "name" not in pseudo.columns and "extras" not in pseudo.columns
+
+
+def test_unknown_platform_and_bad_course(ws: Workspace, platform: Platform) -> None:
+    with pytest.raises(ConfigError, match="unknown platform 'nope'"):
+        ws.fetch_roster("https://lms.example.edu/x", platform="nope")
+    with pytest.raises(ConfigError, match="context id"):
+        ws.fetch_roster("no-such-course")
+    with pytest.raises(InsecureURLError, match="http://"):
+        ws.add_course("http://lms.example.edu/memberships", platform="sandbox")
+
+
+def test_wrong_memberships_url_is_a_clear_error(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    with pytest.raises(BadResponse, match="404"):
+        ws.fetch_roster(sandbox.base_url + "/api/lti/courses/nope/memberships", platform="sandbox")
+
+
+def test_tool_key_unknown_to_the_platform(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform, tmp_path: object
+) -> None:
+    # Another workspace (another tool key) claiming the same client_id is refused.
+    other = Workspace(str(tmp_path) + "/other")
+    info = sandbox.info()
+    other.add_platform("sandbox", preset="sandbox", base_url=info["issuer"],
+                       client_id=info["client_id"])  # fmt: skip
+    with pytest.raises(TokenError) as exc:
+        other.fetch_roster(info["memberships_url"], platform="sandbox")
+    assert exc.value.error == "invalid_client"
+    assert "public key" in str(exc.value)
+    assert ws.fetch_roster(info["memberships_url"], platform="sandbox").shape[0] == 250
+
+
+def test_platform_answering_html(ws: Workspace) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "Bearer",
+                                       "expires_in": 3600}))  # fmt: skip
+    script.add("/members", respond(200, b"<html><body>Please log in</body></html>",
+                                   {"Content-Type": "text/html"}))  # fmt: skip
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        with pytest.raises(BadResponse, match="HTML page"):
+            ws.fetch_roster(server.base_url + "/members", platform="lms")
+        script.routes["/token"] = [respond(400, {"error": "invalid_scope",
+                                                 "error_description": "no NRPS"})]  # fmt: skip
+        clear_token_cache()
+        with pytest.raises(TokenError, match="Names and Role") as exc:
+            ws.fetch_roster(server.base_url + "/members", platform="lms")
+        assert exc.value.error == "invalid_scope"
+        assert exc.value.error_description == "no NRPS"
+
+
+def test_unreachable_platform(ws: Workspace) -> None:
+    ws.add_platform("gone", issuer="https://gone.example.edu", client_id="c",
+                    auth_login_url="http://127.0.0.1:9/auth", auth_token_url="http://127.0.0.1:9/token",
+                    key_set_url="http://127.0.0.1:9/jwks")  # fmt: skip
+    with pytest.raises(TokenError, match="cannot reach"):
+        ws.fetch_roster("http://127.0.0.1:9/members", platform="gone")
+
+
+def test_pages_after_a_failure_are_not_lost(ws: Workspace) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "bearer"}))
+    member = {"user_id": "u1", "roles": ["Learner"]}
+    script.add("/m", respond(200, {"members": [member]}, {"Link": '</m2>; rel="next"'}))
+    script.add("/m2", respond(200, {"members": [{"user_id": 2, "roles": []}]},
+                              {"Link": '</m3?x=A%2Fb>; rel="next"'}))  # fmt: skip
+    script.add("/m3", respond(404, {"error": "gone"}))
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        with pytest.raises(IncompleteRoster) as exc:
+            ws.fetch_roster(server.base_url + "/m", platform="lms")
+        assert [m["user_id"] for m in exc.value.members] == ["u1", "2"]
+        assert exc.value.resume_url == server.base_url + "/m3?x=A%2Fb"  # verbatim
+        assert isinstance(exc.value.cause, BadResponse)
+        script.routes["/m3"] = [respond(200, {"members": [{"user_id": "u3"}]})]
+        df = ws.fetch_roster(server.base_url + "/m", platform="lms", resume=exc.value)
+        assert df["user_id"].tolist() == ["u1", "2", "u3"]
+        assert df.attrs["pages"] == 3
+        fetched = [uri for method, uri, _ in script.requests if method == "GET"]
+        assert fetched[-1] == "/m3?x=A%2Fb"
+
+
+def test_401_refreshes_the_token_once(ws: Workspace) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "first", "expires_in": 3600}),
+               respond(200, {"access_token": "second", "expires_in": 3600}),
+               respond(200, {"access_token": "third", "expires_in": 3600}))  # fmt: skip
+
+    def members(handler: object) -> tuple[int, dict[str, str], bytes | str]:
+        auth = handler.request.headers.get("Authorization")  # type: ignore[attr-defined]
+        if auth == "Bearer second":
+            return 200, {"Content-Type": "application/json"}, '{"members": [{"user_id": "a"}]}'
+        return 401, {}, '{"error": "expired"}'
+
+    script.add("/m", members)
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        df = ws.fetch_roster(server.base_url + "/m", platform="lms")
+        assert df["user_id"].tolist() == ["a"]
+        clear_token_cache()
+        with pytest.raises(NotAuthorized, match="401"):
+            ws.fetch_roster(server.base_url + "/m", platform="lms")  # third, then fourth fail
+    token_posts = [uri for method, uri, _ in script.requests if method == "POST"]
+    assert len(token_posts) == 4
+
+
+def test_next_link_to_another_origin_is_not_followed(ws: Workspace) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "secret-token"}))
+    script.add("/m", respond(200, {"members": [{"user_id": "a"}]},
+                             {"Link": '<http://localhost:9/steal>; rel="next"'}))  # fmt: skip
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        with pytest.raises(IncompleteRoster) as exc:
+            ws.fetch_roster(server.base_url + "/m", platform="lms")
+    assert "another origin" in str(exc.value)
+    assert "secret-token" not in str(exc.value)
+
+
+def test_next_link_loop_stops(ws: Workspace) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t"}))
+    script.add("/m", respond(200, {"members": [{"user_id": "a"}]}, {"Link": '</m>; rel="next"'}))
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        with pytest.raises(IncompleteRoster, match="repeats"):
+            ws.fetch_roster(server.base_url + "/m", platform="lms")
+
+
+def test_throttling_is_retried_with_retry_after(ws: Workspace) -> None:
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t"}))
+    script.add("/m", respond(429, b"slow down", {"Retry-After": "0"}),
+               respond(403, b"403 Forbidden (Rate Limit Exceeded)", {"Retry-After": "0"}),
+               respond(503, b"", {"Retry-After": "0"}),
+               respond(200, {"members": [{"user_id": "a"}]}))  # fmt: skip
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        df = ws.fetch_roster(server.base_url + "/m", platform="lms")
+    assert df["user_id"].tolist() == ["a"]
+    assert sum(1 for m, u, _ in script.requests if u == "/m") == 4
+
+
+def test_service_unavailable_after_the_budget(ws: Workspace) -> None:
+    from nrps_nb import nrps
+
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t"}))
+    script.add("/m", respond(503, b"", {"Retry-After": "0"}))
+    with scripted_server(script) as server:
+        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
+                        auth_login_url=server.base_url + "/auth",
+                        auth_token_url=server.base_url + "/token",
+                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        with pytest.raises(ServiceUnavailable, match="gave up after 6 attempts"):
+            ws.fetch_roster(server.base_url + "/m", platform="lms")
+    assert sum(1 for m, u, _ in script.requests if u == "/m") == nrps.DEFAULT_RETRY.max_retries + 1
+
+
+def test_capture_and_fetch_inside_a_running_event_loop(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    # What a Jupyter cell does: call the sync API while a loop runs on this thread.
+    drive_launch(sandbox.launch_url("seminar"))
+
+    async def cell() -> pd.DataFrame:
+        launch = ws.capture_launch(timeout=5)
+        return ws.fetch_roster(launch)
+
+    df = asyncio.run(cell())
+    assert len(df) == 8
+
+
+def test_login_form_post_and_launch_page_escape_claims(
+    ws: Workspace, receiver: ReceiverServer, sandbox: SandboxServer, platform: Platform
+) -> None:
+    info = sandbox.info()
+    # OIDC login initiation by POST works like GET.
+    start = httpx.get(sandbox.launch_url("seminar"), follow_redirects=False)
+    login_params = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
+    posted = httpx.post(receiver.base_url + "/login", data=login_params, follow_redirects=False)
+    assert posted.status_code == 302
+    assert posted.headers["location"].startswith(info["auth_login_url"])
+    bad = httpx.get(receiver.base_url + "/login", params={**login_params, "iss": "https://x"})
+    assert bad.status_code == 400 and "registration" in bad.text
+    assert httpx.get(receiver.base_url + "/launch").status_code == 405
+    jwks = httpx.get(receiver.base_url + "/jwks.json").json()
+    assert jwks == ws.tool_jwks() and "d" not in jwks["keys"][0]
