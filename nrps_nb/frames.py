@@ -118,6 +118,8 @@ def normalize_role(role: str) -> str:
     low = r.lower()
     if "://" in r:
         return r
+    if low.startswith("urn:lti:") and r.endswith("/"):
+        return r  # a bare vocabulary prefix names no role; keep it as sent
     if low.startswith("urn:lti:role:ims/lis/"):
         r = r[len("urn:lti:role:ims/lis/") :]
         low = r.lower()

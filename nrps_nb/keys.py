@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,8 @@ from jwt.algorithms import RSAAlgorithm
 from .errors import ConfigError
 
 __all__ = ["KEY_BITS", "ToolKey", "jwk_thumbprint"]
+
+log = logging.getLogger(__name__)
 
 KEY_BITS = 2048
 _cache: dict[tuple[str, int, int], ToolKey] = {}
@@ -82,6 +86,17 @@ class ToolKey:
             raise ConfigError(
                 f"no tool key at {path}; run `nrps-nb init` to create the workspace and key"
             ) from None
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            # Someone loosened the key file's mode: repair it before using the key.
+            log.warning("the tool key %s had mode %o; repairing to 0600", path, mode)
+            try:
+                os.chmod(path, 0o600)
+            except OSError as exc:
+                raise ConfigError(
+                    f"the tool key {path} is readable by others and cannot be repaired: "
+                    f"{exc.strerror}; run chmod 600 on it"
+                ) from None
         cache_key = (str(path), st.st_size, st.st_mtime_ns)
         with _cache_lock:
             cached = _cache.get(cache_key)

@@ -287,7 +287,7 @@ class _Fetcher:
                 suffix = f": {detail}" if detail else ""
                 if status == 401:
                     if not refreshed:
-                        invalidate_token(self.platform, [NRPS_SCOPE], self.token)
+                        invalidate_token(self.platform, [NRPS_SCOPE], self.token, self.key)
                         self.token = None
                         refreshed = True
                         continue

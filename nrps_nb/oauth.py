@@ -64,7 +64,9 @@ class AccessToken:
         return f"Bearer {self.value}"
 
 
-CacheKey = tuple[str, str, str, frozenset[str]]
+# (token URL, client_id, audience, scopes, tool key id): a token obtained with one workspace's
+# key must never serve another workspace that happens to use the same client_id.
+CacheKey = tuple[str, str, str, frozenset[str], str]
 
 _tokens: dict[CacheKey, AccessToken] = {}
 _tokens_lock = threading.Lock()
@@ -83,16 +85,24 @@ def clear_token_cache() -> None:
         _tokens.clear()
 
 
-def _cache_key(platform: Platform, scopes: Iterable[str]) -> CacheKey:
-    return (platform.auth_token_url, platform.client_id, platform.audience, frozenset(scopes))
+def _cache_key(platform: Platform, scopes: Iterable[str], key: ToolKey) -> CacheKey:
+    return (
+        platform.auth_token_url,
+        platform.client_id,
+        platform.audience,
+        frozenset(scopes),
+        key.kid,
+    )
 
 
-def invalidate_token(platform: Platform, scopes: Iterable[str], token: AccessToken) -> None:
+def invalidate_token(
+    platform: Platform, scopes: Iterable[str], token: AccessToken, key: ToolKey
+) -> None:
     """Drop ``token`` from the cache (after a 401) unless a newer one replaced it already."""
-    key = _cache_key(platform, scopes)
+    cache = _cache_key(platform, scopes, key)
     with _tokens_lock:
-        if _tokens.get(key) is token:
-            del _tokens[key]
+        if _tokens.get(cache) is token:
+            del _tokens[cache]
 
 
 def _lock_for(key: CacheKey) -> asyncio.Lock:
@@ -110,7 +120,7 @@ async def get_access_token(
 ) -> AccessToken:
     """A cached token for ``scopes``, or a new one from the platform's token endpoint."""
     scopes = tuple(sorted(set(scopes)))
-    cache_key = _cache_key(platform, scopes)
+    cache_key = _cache_key(platform, scopes, key)
     with _tokens_lock:
         token = _tokens.get(cache_key)
     if token is not None and token.fresh:

@@ -264,7 +264,7 @@ class Workspace:
                     "needs_base_url": p.needs_base_url,
                     "issuer": p.issuer,
                     "notes": p.notes,
-                }  # fmt: skip
+                }
                 for p in PRESETS.values()
             ]
         )

@@ -182,9 +182,11 @@ def test_wrong_memberships_url_is_a_clear_error(
 def test_tool_key_unknown_to_the_platform(
     ws: Workspace, sandbox: SandboxServer, platform: Platform, tmp_path: object
 ) -> None:
-    # Another workspace (another tool key) claiming the same client_id is refused.
-    other = Workspace(str(tmp_path) + "/other")
+    # Another workspace (another tool key) claiming the same client_id is refused, even after
+    # the real one got a token (tokens are cached per tool key, not only per client_id).
     info = sandbox.info()
+    ws.fetch_roster(info["memberships_url"], platform="sandbox")
+    other = Workspace(str(tmp_path) + "/other")
     other.add_platform("sandbox", preset="sandbox", base_url=info["issuer"],
                        client_id=info["client_id"])  # fmt: skip
     with pytest.raises(TokenError) as exc:

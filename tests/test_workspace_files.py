@@ -32,7 +32,7 @@ def test_workspace_is_private_and_key_created_on_first_use(tmp_path: Path) -> No
 def test_loose_directory_mode_is_repaired(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     home.mkdir(mode=0o755)
-    os.chmod(home, 0o755)
+    os.chmod(home, 0o755)  # noqa: S103 - the test loosens it on purpose
     Workspace(home)
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
 
@@ -168,3 +168,16 @@ def test_static_pem_platform_key_is_stored_as_jwk(tmp_path: Path) -> None:
     assert p.key_set_url is None
     assert "platform_key" not in repr(p)
     assert json.loads(json.dumps(p.platform_key))["e"] == "AQAB"
+
+
+def test_loose_key_file_mode_is_repaired_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    kid = ws.key.kid
+    os.chmod(ws.key_path, 0o644)
+    with caplog.at_level("WARNING"):
+        again = Workspace(tmp_path / "ws")
+        assert again.key.kid == kid
+    assert stat.S_IMODE(ws.key_path.stat().st_mode) == 0o600
+    assert "repairing to 0600" in caplog.text
