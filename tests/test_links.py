@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nrps_nb.http import links_by_rel, merge_query, parse_link_header, same_origin
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
+PAYLOADS = Path(__file__).resolve().parent / "fixtures" / "payloads"
 
 
 def _headers(name: str) -> dict[str, str]:
