@@ -11,6 +11,7 @@ to a CSV file in the current directory.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from html.parser import HTMLParser
@@ -45,7 +46,13 @@ class _FormParser(HTMLParser):
             self._current = None
 
 
-def drive_launch(start_url: str, *, timeout: float = 30.0, max_forms: int = 3) -> httpx.Response:
+def drive_launch(
+    start_url: str,
+    *,
+    timeout: float = 30.0,
+    max_forms: int = 3,
+    client: httpx.Client | None = None,
+) -> httpx.Response:
     """Launch like a browser without JavaScript: follow redirects, submit auto-post forms.
 
     Returns the final response (the receiver's launch page). Raises BadResponse when a step
@@ -55,24 +62,34 @@ def drive_launch(start_url: str, *, timeout: float = 30.0, max_forms: int = 3) -
     >>> page.status_code                                                     # doctest: +SKIP
     200
     """
-    with httpx.Client(follow_redirects=True, timeout=timeout) as client:
-        response = client.get(start_url)
-        for _ in range(max_forms):
-            if response.status_code >= 400:
-                raise BadResponse(
-                    f"the launch step {response.url} answered HTTP {response.status_code}: "
-                    f"{_text_of(response.text)[:300]}",
-                    url=str(response.url),
-                    status=response.status_code,
-                )
-            parser = _FormParser()
-            parser.feed(response.text)
-            auto = [f for f in parser.forms if f[1] == "post"]
-            if not auto:
-                return response
-            action, _, fields = auto[0]
-            response = client.post(urljoin(str(response.url), action), data=fields)
-        return response
+    if client is None:
+        with httpx.Client(follow_redirects=True, timeout=timeout) as own:
+            return drive_launch(start_url, max_forms=max_forms, client=own)
+    response = client.get(start_url, follow_redirects=True)
+    for _ in range(max_forms):
+        if response.status_code >= 400:
+            raise BadResponse(
+                f"the launch step {response.url} answered HTTP {response.status_code}: "
+                f"{_text_of(response.text)[:300]}",
+                url=str(response.url),
+                status=response.status_code,
+            )
+        parser = _FormParser()
+        parser.feed(response.text)
+        auto = [f for f in parser.forms if f[1] == "post"]
+        if not auto:
+            return response
+        action, _, fields = auto[0]
+        response = client.post(
+            urljoin(str(response.url), action), data=fields, follow_redirects=True
+        )
+    return response
+
+
+def _slug(text: str | None) -> str:
+    """A file-name-safe version of a course label: 'STAT 101' -> 'STAT-101'."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text or "").strip("-.")
+    return slug[:60] or "course"
 
 
 def _text_of(page: str) -> str:
@@ -143,15 +160,18 @@ def run_demo(out: TextIO, *, home: Path | None = None, output_dir: Path | None =
             )
             df = ws.fetch_roster(launch)
     roles = df["role"].value_counts().to_dict()
+    statuses = df["status"].value_counts().to_dict()
     print(
         f"\nroster: {len(df)} members in {df.attrs['pages']} pages "
         f"(complete: {df.attrs['complete']})",
         file=out,
     )
     print("roles: " + ", ".join(f"{k} {v}" for k, v in sorted(roles.items())), file=out)
+    print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())), file=out)
+    print(f"test users: {int(df['is_test_user'].sum())}", file=out)
     print(file=out)
     print(df[["name", "email", "role", "status"]].head(8).to_string(), file=out)
-    target = output_dir / f"roster-{launch.context_id or 'course'}.csv"
+    target = output_dir / f"roster-{_slug(launch.context_label or launch.context_id)}.csv"
     from .export import write_frame
 
     write_frame(df, target)
