@@ -13,7 +13,7 @@ use the default workspace (``$NRPS_NB_HOME`` or the platformdirs user data direc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -37,6 +37,8 @@ from .errors import (
     NotAuthorized,
     NrpsNbError,
     RateLimited,
+    ResourceLinkRefused,
+    RosterTooLarge,
     ServiceError,
     ServiceUnavailable,
     StoreError,
@@ -47,6 +49,9 @@ from .errors import (
 from .launch import Launch
 from .registry import PRESETS, Course, Platform
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # imported on first use (module __getattr__): CLI and cron stay light
+    from .widgets import LaunchWaiter, PlatformSetup, RosterPicker
 
 __all__ = [
     # errors
@@ -68,6 +73,8 @@ __all__ = [
     "NotAuthorized",
     "NrpsNbError",
     "RateLimited",
+    "ResourceLinkRefused",
+    "RosterTooLarge",
     "ServiceError",
     "ServiceUnavailable",
     "StoreError",
@@ -96,7 +103,23 @@ __all__ = [
     "platforms",
     "tool_jwks",
     "tool_public_pem",
+    # notebook forms (nrps_nb.widgets, imported lazily)
+    "LaunchWaiter",
+    "PlatformSetup",
+    "RosterPicker",
 ]
+
+_WIDGETS = frozenset({"LaunchWaiter", "PlatformSetup", "RosterPicker"})
+
+
+def __getattr__(name: str) -> Any:
+    """The notebook forms, imported on first use: ``import nrps_nb`` never loads ipywidgets."""
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _default: Workspace | None = None
 
@@ -179,6 +202,13 @@ def add_course(memberships_url: str, *, platform: str, **kwargs: Any) -> Course:
 def tool_jwks() -> dict[str, Any]:
     """The tool's public JWKS, to paste into the LMS."""
     return default_workspace().tool_jwks()
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension (imported here lazily: ``import nrps_nb`` stays light)."""
+    from .server.extension import NrpsNbApp
+
+    return [{"module": "nrps_nb.server.extension", "app": NrpsNbApp}]
 
 
 def tool_public_pem() -> str:

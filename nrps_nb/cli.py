@@ -18,6 +18,9 @@ import pandas as pd
 from .__about__ import __version__
 from .errors import ConfigError, IncompleteRoster, NrpsNbError
 from .registry import PRESETS
+from .sandbox.profiles import PROFILES as _SANDBOX_PROFILES
+
+SANDBOX_PROFILES = tuple(_SANDBOX_PROFILES)
 
 __all__ = ["main"]
 
@@ -91,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run the sandbox LMS")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8766)
-    sandbox.add_argument("--profile", default=None, help="platform profile (later: canvas, ...)")
+    sandbox.add_argument(
+        "--profile",
+        default=None,
+        choices=SANDBOX_PROFILES,
+        help="behave like one LMS (default: sandbox, the plain NRPS 2.0 platform)",
+    )
     sandbox.add_argument("--tool-url", default="http://127.0.0.1:8765")
     sandbox.add_argument("--tool-jwk", type=Path, help="the tool's public JWK (instead of a URL)")
 
@@ -105,6 +113,30 @@ def _print_frame(df: pd.DataFrame) -> None:
         return
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(df.to_string(index=False))
+
+
+def _print_presets() -> None:
+    """Each preset as a block: what to pass to ``platform add`` and what the LMS caps."""
+    from .platforms import PRESETS
+
+    for p in PRESETS.values():
+        base = " --base-url https://LMS" if p.needs_base_url else ""
+        needs = "".join(f" --{f.replace('_', '-')} URL" for f in p.required_fields())
+        print(f"{p.name}: {p.title}")
+        for label, value in (
+            ("issuer", p.issuer),
+            ("auth login URL", p.auth_login_url),
+            ("token URL", p.auth_token_url or "(give --auth-token-url)"),
+            ("key set URL", p.key_set_url or "(give --key-set-url)"),
+            ("token audience", p.token_audience or "(the token URL)"),
+            ("page size", p.page_size_note or str(p.max_page_size)),
+        ):
+            print(f"  {label:<15} {value}")
+        print(f"  add with        nrps-nb platform add NAME --preset {p.name}{base}{needs} "
+              "--client-id ID --deployment-id ID")  # fmt: skip
+        if p.notes:
+            print(f"  note            {p.notes}")
+        print()
 
 
 def _cmd_roster(args: argparse.Namespace) -> int:
@@ -233,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
             df = ws.platforms()
             _print_frame(df.drop(columns=["auth_login_url"]) if not df.empty else df)
             return EXIT_OK
-        _print_frame(Workspace.presets())
+        _print_presets()
         return EXIT_OK
     if cmd == "roster":
         return _cmd_roster(args)
@@ -255,7 +287,13 @@ def _run(args: argparse.Namespace) -> int:
                 tool_jwk = json.loads(args.tool_jwk.read_text())
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read the tool JWK {args.tool_jwk}: {exc}") from None
-        run(host=args.host, port=args.port, tool_url=args.tool_url, tool_jwk=tool_jwk)
+        run(
+            host=args.host,
+            port=args.port,
+            tool_url=args.tool_url,
+            tool_jwk=tool_jwk,
+            profile=args.profile,
+        )
         return EXIT_OK
     if cmd == "demo":
         from .demo import run_demo
@@ -266,29 +304,45 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import ipaddress
     import signal
     import threading
 
     from .server import ReceiverServer
     from .workspace import Workspace
 
+    host = args.host
+    if args.public_url is None and host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConfigError(
+                f"--host {host} is not a loopback address: pass --public-url with the URL "
+                "browsers use to reach this receiver (it is never guessed)"
+            )
     ws = Workspace()
     ws.init()
-    server = ReceiverServer(ws, public_url=args.public_url, host=args.host, port=args.port)
+    # Handle SIGTERM before anyone can know we are up (a supervisor may stop us at once).
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = ReceiverServer(ws, public_url=args.public_url, host=host, port=args.port)
     try:
         server.start()
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        raise ConfigError(f"cannot listen on {host}:{args.port}: {exc.strerror}") from None
     base = server.base_url
-    print(f"nrps_nb launch receiver on http://{args.host}:{server.port}", flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"nrps_nb launch receiver on http://{shown}:{server.port}", flush=True)
     print(f"  OIDC login URL:        {base}/login", flush=True)
     print(f"  redirect URI / target: {base}/launch", flush=True)
     print(f"  JWKS URL:              {base}/jwks.json", flush=True)
+    print(f"  setup page:            {base}/", flush=True)
     print(f"  workspace:             {ws.home}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

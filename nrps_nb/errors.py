@@ -26,9 +26,11 @@ Tree::
     └── ServiceError                an LTI service call failed (carries url, status)
         ├── NotAuthorized           401
         ├── Forbidden               403
+        │   └── RosterTooLarge      the course is over the platform's roster limit (Open edX)
         ├── RateLimited             429 / Canvas's 403 throttle, past the retry budget
         ├── ServiceUnavailable      5xx, timeouts, connection errors, past the retry budget
         ├── BadResponse             not JSON, not a membership container, a next-link loop...
+        │   └── ResourceLinkRefused the platform refused the rlid filter
         └── IncompleteRoster        a fetch stopped midway (carries the members so far)
 """
 
@@ -55,6 +57,8 @@ __all__ = [
     "NotAuthorized",
     "NrpsNbError",
     "RateLimited",
+    "ResourceLinkRefused",
+    "RosterTooLarge",
     "ServiceError",
     "ServiceUnavailable",
     "StoreError",
@@ -227,6 +231,18 @@ class ServiceUnavailable(ServiceError):
 
 class BadResponse(ServiceError):
     code = "bad_response"
+
+
+class RosterTooLarge(Forbidden):
+    """The platform refuses rosters of courses this large (Open edX's enrollment limit)."""
+
+    code = "roster_too_large"
+
+
+class ResourceLinkRefused(BadResponse):
+    """The platform refused the ``rlid`` filter (unknown or re-bound link, or no rlid support)."""
+
+    code = "resource_link_refused"
 
 
 class IncompleteRoster(ServiceError):

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+
+from .roles import TEST_USER, context_role, normalize_role, normalize_roles
 
 __all__ = [
     "COLUMNS",
@@ -32,31 +34,6 @@ __all__ = [
     "normalize_roles",
     "pseudonymize_frame",
 ]
-
-LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
-MEMBERSHIP = LIS + "membership#"
-TA_ROLE = LIS + "membership/Instructor#TeachingAssistant"
-TEST_USER = "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"
-
-_CONTEXT_ROLES = (
-    "Administrator",
-    "ContentDeveloper",
-    "Instructor",
-    "Learner",
-    "Mentor",
-    "Manager",
-    "Member",
-    "Officer",
-)
-_CONTEXT_BY_LOWER = {r.lower(): r for r in _CONTEXT_ROLES}
-_SYSTEM_ROLES = {"sysadmin": "SysAdmin", "syssupport": "SysSupport", "creator": "Creator",
-                 "accountadmin": "AccountAdmin", "user": "User", "none": "None"}  # fmt: skip
-_INSTITUTION_ROLES = {r.lower(): r for r in (
-    "Student", "Faculty", "Member", "Learner", "Instructor", "Mentor", "Staff", "Alumni",
-    "ProspectiveStudent", "Guest", "Other", "Administrator", "Observer", "None",
-)}  # fmt: skip
-# Precedence of the one-word ``role`` column (DESIGN §5).
-_ROLE_ORDER = ("Instructor", "Learner", "Mentor", "ContentDeveloper", "Administrator", "Member")
 
 STRING_COLUMNS = (
     "user_id",
@@ -102,79 +79,9 @@ PSEUDONYMIZED_COLUMNS = (
     "issuer",
     "fetched_at",
 )
-_KNOWN_FIELDS = frozenset({*STRING_COLUMNS, "roles", "message"})
+# ``message`` (with rlid) is kept whole in ``extras`` too: only its custom values get columns.
+_KNOWN_FIELDS = frozenset({*STRING_COLUMNS, "roles"})
 _STATUSES = {"active": "Active", "inactive": "Inactive", "deleted": "Deleted"}
-
-
-def normalize_role(role: str) -> str:
-    """A role as its full URI: short names, LTI 1.1 URNs and sub-role shorthands expanded.
-
-    >>> normalize_role("Learner")
-    'http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'
-    >>> normalize_role("urn:lti:role:ims/lis/TeachingAssistant")
-    'http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant'
-    """
-    r = role.strip()
-    low = r.lower()
-    if "://" in r:
-        return r
-    if low.startswith("urn:lti:") and r.endswith("/"):
-        return r  # a bare vocabulary prefix names no role; keep it as sent
-    if low.startswith("urn:lti:role:ims/lis/"):
-        r = r[len("urn:lti:role:ims/lis/") :]
-        low = r.lower()
-    elif low.startswith("urn:lti:instrole:ims/lis/"):
-        name = r[len("urn:lti:instrole:ims/lis/") :]
-        return LIS + "institution/person#" + _INSTITUTION_ROLES.get(name.lower(), name)
-    elif low.startswith("urn:lti:sysrole:ims/lis/"):
-        name = r[len("urn:lti:sysrole:ims/lis/") :]
-        if name.lower() == "administrator":
-            return LIS + "system/person#Administrator"
-        return LIS + "system/person#" + _SYSTEM_ROLES.get(name.lower(), name)
-    if low in ("teachingassistant", "instructor/teachingassistant"):
-        return TA_ROLE
-    if low in _CONTEXT_BY_LOWER:
-        return MEMBERSHIP + _CONTEXT_BY_LOWER[low]
-    if "/" in r:  # sub-role shorthand, e.g. Learner/NonCreditLearner or Learner#NonCreditLearner
-        principal, _, sub = r.partition("/")
-        if principal.lower() in _CONTEXT_BY_LOWER:
-            return f"{LIS}membership/{_CONTEXT_BY_LOWER[principal.lower()]}#{sub}"
-    if "#" in r:
-        principal, _, sub = r.partition("#")
-        if principal.lower() in _CONTEXT_BY_LOWER:
-            return f"{LIS}membership/{_CONTEXT_BY_LOWER[principal.lower()]}#{sub}"
-    return r
-
-
-def normalize_roles(roles: object) -> list[str]:
-    """A member's roles as a list of full URIs (a single string or junk is tolerated)."""
-    if isinstance(roles, str):
-        roles = [roles]
-    if not isinstance(roles, list | tuple):
-        return []
-    out: list[str] = []
-    for role in roles:
-        if isinstance(role, str) and role.strip():
-            full = normalize_role(role)
-            if full not in out:
-                out.append(full)
-    return out
-
-
-def context_role(roles: Sequence[str]) -> str:
-    """The member's most specific context role, short (DESIGN §5)."""
-    names: set[str] = set()
-    for role in roles:
-        if role == TA_ROLE or (role.endswith("#TeachingAssistant") and "/membership" in role):
-            return "TeachingAssistant"
-        if role.startswith(MEMBERSHIP):
-            names.add(role[len(MEMBERSHIP) :])
-        elif role.startswith(LIS + "membership/"):
-            names.add(role[len(LIS + "membership/") :].split("#", 1)[0])
-    for name in _ROLE_ORDER:
-        if name in names:
-            return name
-    return "Other"
 
 
 def _text(value: object) -> str | None:

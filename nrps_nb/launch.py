@@ -14,8 +14,10 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -44,9 +46,13 @@ __all__ = [
     "CLAIM",
     "LOGIN_STATE_TTL",
     "Launch",
+    "LoginRedirect",
     "ToolUrls",
     "begin_login",
+    "confirm_launch",
+    "prepare_login",
     "store_launch",
+    "store_pending_launch",
     "validate_launch",
 ]
 
@@ -56,6 +62,9 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 LOGIN_STATE_TTL = 600.0
 DEFAULT_LEEWAY = 60
 SUPPORTED_MESSAGES = ("LtiResourceLinkRequest",)
+CONFIRM_TTL = 600.0  # a pending launch must be confirmed by its browser within 10 minutes
+# lti_storage_target names a frame of the platform's window (or "_parent").
+_FRAME_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,7 @@ class Launch:
     course: Course | None = None
     warnings: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    status: str = "valid"  # "pending" until a platform-storage launch is confirmed
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], course: Course | None = None) -> Launch:
@@ -151,6 +161,7 @@ class Launch:
             course=course,
             warnings=tuple(json.loads(row["warnings"])),
             claims=json.loads(row["claims"]),
+            status=row.get("status") or "valid",
         )
 
     def _repr_html_(self) -> str:
@@ -194,10 +205,50 @@ def find_registration(store: Store, issuer: str, client_id: str | None) -> Platf
     )
 
 
+@dataclass(frozen=True)
+class LoginRedirect:
+    """Where a login initiation sends the browser, and what it stored for the launch."""
+
+    url: str
+    state: str
+    nonce: str
+    platform: Platform
+    storage_target: str | None = None
+
+    @property
+    def platform_origin(self) -> str:
+        """The origin of the platform's auth endpoint: the postMessage target origin."""
+        return origin_of(self.platform.auth_login_url)
+
+
+def origin_of(url: str) -> str:
+    """The serialized origin of ``url`` (as browsers write ``event.origin``)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
 def begin_login(
     store: Store, params: Mapping[str, Any], tool: ToolUrls, *, ttl: float = LOGIN_STATE_TTL
 ) -> str:
     """Handle an OIDC login initiation; return the URL to redirect the browser to."""
+    return prepare_login(store, params, tool, ttl=ttl).url
+
+
+def prepare_login(
+    store: Store, params: Mapping[str, Any], tool: ToolUrls, *, ttl: float = LOGIN_STATE_TTL
+) -> LoginRedirect:
+    """Handle an OIDC login initiation: store state and nonce, build the auth redirect.
+
+    When the platform sent ``lti_storage_target``, the login state remembers it: the launch
+    that comes back is *pending* until the browser confirms state and nonce from the
+    platform's storage (1EdTech client-side postMessages).
+    """
     iss = _param(params, "iss")
     login_hint = _param(params, "login_hint")
     target = _param(params, "target_link_uri")
@@ -208,6 +259,12 @@ def begin_login(
     if target is None:
         raise MissingClaim("the login initiation has no 'target_link_uri' parameter")
     platform = find_registration(store, iss, _param(params, "client_id"))
+    storage_target = _param(params, "lti_storage_target")
+    if storage_target is not None and not _FRAME_NAME.fullmatch(storage_target):
+        raise InvalidMessage(
+            f"lti_storage_target {storage_target[:60]!r} is not a frame name",
+            remedy="The LMS sent a malformed lti_storage_target; launch again from the course.",
+        )
     if not tool.owns(target):
         raise InvalidMessage(
             f"target_link_uri {target!r} is not one of this tool's URLs (expected "
@@ -223,6 +280,7 @@ def begin_login(
         lti_deployment_id=_param(params, "lti_deployment_id"),
         target_link_uri=target,
         ttl=ttl,
+        storage_target=storage_target,
     )
     auth = {
         "scope": "openid",
@@ -236,7 +294,13 @@ def begin_login(
         "state": state,
         "nonce": nonce,
     }
-    return merge_query(platform.auth_login_url, auth)
+    return LoginRedirect(
+        url=merge_query(platform.auth_login_url, auth),
+        state=state,
+        nonce=nonce,
+        platform=platform,
+        storage_target=storage_target,
+    )
 
 
 def _require_str(claims: Mapping[str, Any], name: str, label: str | None = None) -> str:
@@ -267,6 +331,9 @@ class ValidatedLaunch:
     platform: Platform
     claims: dict[str, Any]
     warnings: tuple[str, ...]
+    state: str = ""
+    nonce: str = ""
+    storage_target: str | None = None  # set: the launch waits for its browser's confirmation
 
 
 async def validate_launch(
@@ -412,7 +479,14 @@ async def validate_launch(
         warnings.append(
             "the launch carries no Names and Roles claim: enable NRPS for the tool in the LMS"
         )
-    return ValidatedLaunch(platform=platform, claims=claims, warnings=tuple(warnings))
+    return ValidatedLaunch(
+        platform=platform,
+        claims=claims,
+        warnings=tuple(warnings),
+        state=state,
+        nonce=nonce,
+        storage_target=login.get("storage_target"),
+    )
 
 
 def _opt_str(obj: object, name: str) -> str | None:
@@ -423,31 +497,17 @@ def _opt_str(obj: object, name: str) -> str | None:
     return None
 
 
-def store_launch(store: Store, validated: ValidatedLaunch) -> Launch:
-    """Record a validated launch and its course; return the stored Launch."""
+def _launch_record(validated: ValidatedLaunch, course: Course | None) -> dict[str, Any]:
     claims = validated.claims
     platform = validated.platform
     context = claims.get(CLAIM + "context")
     link = claims.get(CLAIM + "resource_link")
     nrps = claims.get(NRPS_CLAIM)
-    memberships_url = _opt_str(nrps, "context_memberships_url")
-    deployment_id = claims[CLAIM + "deployment_id"]
-    course: Course | None = None
-    if memberships_url is not None:
-        course = store.upsert_course(
-            platform.name,
-            memberships_url,
-            context_id=_opt_str(context, "id"),
-            context_label=_opt_str(context, "label"),
-            context_title=_opt_str(context, "title"),
-            deployment_id=deployment_id,
-            source="launch",
-        )
-    record = {
+    return {
         "platform": platform.name,
         "issuer": platform.issuer,
         "client_id": platform.client_id,
-        "deployment_id": deployment_id,
+        "deployment_id": claims[CLAIM + "deployment_id"],
         "course_id": course.id if course else None,
         "message_type": claims[CLAIM + "message_type"],
         "sub": claims.get("sub"),
@@ -458,11 +518,107 @@ def store_launch(store: Store, validated: ValidatedLaunch) -> Launch:
         "context_title": _opt_str(context, "title"),
         "resource_link_id": _opt_str(link, "id"),
         "resource_link_title": _opt_str(link, "title"),
-        "context_memberships_url": memberships_url,
+        "context_memberships_url": _opt_str(nrps, "context_memberships_url"),
         "claims": json.dumps(claims),
         "warnings": json.dumps(list(validated.warnings)),
         "status": "valid",
         "received_at": time.time(),
     }
+
+
+def _upsert_course(store: Store, platform: str, claims: Mapping[str, Any]) -> Course | None:
+    memberships_url = _opt_str(claims.get(NRPS_CLAIM), "context_memberships_url")
+    if memberships_url is None:
+        return None
+    context = claims.get(CLAIM + "context")
+    return store.upsert_course(
+        platform,
+        memberships_url,
+        context_id=_opt_str(context, "id"),
+        context_label=_opt_str(context, "label"),
+        context_title=_opt_str(context, "title"),
+        deployment_id=claims[CLAIM + "deployment_id"],
+        source="launch",
+    )
+
+
+def store_launch(store: Store, validated: ValidatedLaunch) -> Launch:
+    """Record a validated launch and its course; return the stored Launch.
+
+    A launch whose login used platform storage must go through :func:`store_pending_launch`.
+    """
+    if validated.storage_target is not None:
+        raise ValueError("this launch used platform storage: store it with store_pending_launch")
+    course = _upsert_course(store, validated.platform.name, validated.claims)
+    record = _launch_record(validated, course)
     launch_id = store.add_launch(record)
     return Launch.from_row({**record, "id": launch_id}, course)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def store_pending_launch(
+    store: Store, validated: ValidatedLaunch, *, ttl: float = CONFIRM_TTL
+) -> tuple[Launch, str]:
+    """Record a launch as *pending*; return it and the single-use confirmation token.
+
+    The launch page hands the token to the browser's script, which reads state and nonce back
+    from the platform's storage and sends them with the token to :func:`confirm_launch`.
+    Until then the launch cannot be claimed and adds no course.
+    """
+    token = secrets.token_urlsafe(32)
+    record = _launch_record(validated, None)
+    launch_id = store.add_pending_launch(
+        record, token_hash=_token_hash(token), state=validated.state, nonce=validated.nonce, ttl=ttl
+    )
+    return Launch.from_row({**record, "id": launch_id, "status": "pending"}), token
+
+
+def confirm_launch(
+    store: Store, launch_id: object, token: object, state_value: object, nonce_value: object
+) -> Launch:
+    """Confirm a pending launch with the state and nonce its browser read from platform storage.
+
+    The confirmation is single-use; values that differ from the login's reject the launch.
+    """
+    try:
+        lid = int(str(launch_id))
+    except ValueError:
+        raise InvalidState("the confirmation names no launch") from None
+    if not isinstance(token, str) or not token:
+        raise InvalidState("the confirmation carries no token")
+    pending = store.take_launch_confirmation(lid, _token_hash(token))
+    if pending is None:
+        raise InvalidState(
+            f"launch {lid} has no pending confirmation with this token (unknown, already "
+            "confirmed or expired)"
+        )
+    storage_remedy = (
+        "Launch again from the LMS in this browser. The LMS's browser storage must hold the "
+        "login that this browser started; a launch finished in another browser is refused."
+    )
+    if not isinstance(state_value, str) or not secrets.compare_digest(
+        state_value.encode(), str(pending["state"]).encode()
+    ):
+        store.set_launch_status(lid, "rejected")
+        raise InvalidState(
+            "the state read from the platform's browser storage is not this launch's state",
+            remedy=storage_remedy,
+        )
+    if not isinstance(nonce_value, str) or not secrets.compare_digest(
+        nonce_value.encode(), str(pending["nonce"]).encode()
+    ):
+        store.set_launch_status(lid, "rejected")
+        raise InvalidNonce(
+            "the nonce read from the platform's browser storage is not this launch's nonce",
+            remedy=storage_remedy,
+        )
+    row = store.get_launch(lid)
+    if row is None:  # deleted in between
+        raise InvalidState(f"launch {lid} no longer exists")
+    course = _upsert_course(store, row["platform"], json.loads(row["claims"]))
+    row = store.set_launch_status(lid, "valid", course_id=course.id if course else None)
+    assert row is not None
+    return Launch.from_row(row, course)

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -40,7 +41,15 @@ from .errors import (
 from .http import get_client, links_by_rel, merge_query, same_origin
 from .keys import ToolKey
 from .oauth import NRPS_SCOPE, AccessToken, get_access_token, invalidate_token
+from .platforms import (
+    advise_service_error,
+    describe_error_body,
+    family_of,
+    is_token_refusal,
+    rlid_ignored_hint,
+)
 from .registry import Platform, check_url
+from .roles import has_role, normalize_roles, role_filter_uri
 
 __all__ = [
     "NRPS_MEDIA_TYPE",
@@ -53,7 +62,10 @@ __all__ = [
 ]
 
 NRPS_MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
-ACCEPT = f"{NRPS_MEDIA_TYPE}, application/json;q=0.9"
+# Exactly the NRPS type, nothing else: Moodle's services.php compares the whole Accept header
+# with the formats it serves and answers 400 to a list such as "<type>, application/json".
+# Any Content-Type is read (Sakai answers application/json, Moodle 3.7 a misspelled type).
+ACCEPT = NRPS_MEDIA_TYPE
 MAX_PAGES = 100_000
 
 
@@ -78,6 +90,8 @@ class Page:
     differences_url: str | None
     context: dict[str, Any] | None
     warnings: list[str] = field(default_factory=list)
+    # Members the platform sent that do not hold the requested role (left out of ``members``).
+    filtered_out: int = 0
 
 
 @dataclass
@@ -91,32 +105,9 @@ class RosterResult:
     warnings: list[str]
 
 
-_SHORT_ROLES = {
-    "administrator",
-    "contentdeveloper",
-    "instructor",
-    "learner",
-    "mentor",
-    "manager",
-    "member",
-    "officer",
-}
-
-
 def expand_role_filter(role: str | None) -> str | None:
-    """Expand a short context role (``Learner``) to its URI; keep URIs as given."""
-    if role is None:
-        return None
-    role = role.strip()
-    if role.lower() in _SHORT_ROLES:
-        canonical = {r.lower(): r for r in (
-            "Administrator", "ContentDeveloper", "Instructor", "Learner",
-            "Mentor", "Manager", "Member", "Officer",
-        )}[role.lower()]  # fmt: skip
-        return f"http://purl.imsglobal.org/vocab/lis/v2/membership#{canonical}"
-    if role.lower() in ("teachingassistant", "ta"):
-        return "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
-    return role
+    """Expand a short context role (``Learner``, ``TA``) to its URI; keep URIs as given."""
+    return None if role is None else role_filter_uri(role)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -137,20 +128,16 @@ def _is_canvas_throttle(response: httpx.Response) -> bool:
     return response.status_code == 403 and "rate limit exceeded" in response.text[:2000].lower()
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_body(response: httpx.Response) -> Any:
+    """The parsed JSON error body, else its text."""
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        text = response.text.strip().replace("\n", " ")
-        return text[:200] if text and not text.lstrip().startswith("<") else ""
-    if isinstance(body, dict):
-        for key in ("error_description", "message", "error", "errors"):
-            value = body.get(key)
-            if isinstance(value, str):
-                return value[:300]
-            if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])[:300]
-    return json.dumps(body)[:300]
+        return response.text
+
+
+def _has_rlid(url: str) -> bool:
+    return any(name == "rlid" for name, _ in parse_qsl(urlsplit(url).query))
 
 
 _Parsed = tuple[list[dict[str, Any]], dict[str, Any] | None, str | None, list[str]]
@@ -258,6 +245,46 @@ class _Fetcher:
                 url=url,
             )
 
+    def _refusal(
+        self, url: str, status: int, body: Any, suffix: str, token_refused: bool
+    ) -> ServiceError:
+        """The error for a request the platform refused for good (no retry helps)."""
+        advice = advise_service_error(
+            family_of(self.platform.preset), status, body, rlid_sent=_has_rlid(url)
+        )
+        if advice is not None:
+            return advice.error(
+                f"{url} answered HTTP {status}{suffix}; {advice.advice}", url=url, status=status
+            )
+        if token_refused:
+            return NotAuthorized(
+                f"{url} refused the access token (HTTP {status}{suffix}); check that the LMS "
+                "registration grants Names and Role Provisioning",
+                url=url,
+                status=status,
+            )
+        if status == 403:
+            return Forbidden(
+                f"{url} forbids this request (HTTP 403{suffix}); check the tool's "
+                "permissions and privacy settings in the LMS",
+                url=url,
+                status=status,
+            )
+        if status == 404:
+            return BadResponse(
+                f"{url} was not found (HTTP 404{suffix}); check the memberships URL",
+                url=url,
+                status=status,
+            )
+        if 300 <= status < 400:
+            return BadResponse(
+                f"{url} redirected (HTTP {status}); use the final memberships URL "
+                "(nrps_nb does not follow redirects with an access token)",
+                url=url,
+                status=status,
+            )
+        return BadResponse(f"{url} answered HTTP {status}{suffix}", url=url, status=status)
+
     async def get(self, url: str) -> httpx.Response:
         self.check(url)
         refreshed = False
@@ -283,20 +310,15 @@ class _Fetcher:
                 status = response.status_code
                 if status == 200:
                     return response
-                detail = _error_detail(response)
+                body = _error_body(response)
+                detail = describe_error_body(body)
                 suffix = f": {detail}" if detail else ""
-                if status == 401:
-                    if not refreshed:
-                        invalidate_token(self.platform, [NRPS_SCOPE], self.token, self.key)
-                        self.token = None
-                        refreshed = True
-                        continue
-                    raise NotAuthorized(
-                        f"{url} refused the access token (HTTP 401{suffix}); check that the LMS "
-                        "registration grants Names and Role Provisioning",
-                        url=url,
-                        status=status,
-                    )
+                token_refused = status == 401 or is_token_refusal(status, response.text)
+                if token_refused and not refreshed:
+                    invalidate_token(self.platform, [NRPS_SCOPE], self.token, self.key)
+                    self.token = None
+                    refreshed = True
+                    continue
                 if status == 429 or _is_canvas_throttle(response):
                     error = RateLimited(
                         f"{url} is throttling requests (HTTP {status}{suffix})",
@@ -309,30 +331,8 @@ class _Fetcher:
                         f"{url} is unavailable (HTTP {status}{suffix})", url=url, status=status
                     )
                     delay = _retry_after(response)
-                elif status == 403:
-                    raise Forbidden(
-                        f"{url} forbids this request (HTTP 403{suffix}); check the tool's "
-                        "permissions and privacy settings in the LMS",
-                        url=url,
-                        status=status,
-                    )
-                elif status == 404:
-                    raise BadResponse(
-                        f"{url} was not found (HTTP 404{suffix}); check the memberships URL",
-                        url=url,
-                        status=status,
-                    )
-                elif 300 <= status < 400:
-                    raise BadResponse(
-                        f"{url} redirected (HTTP {status}); use the final memberships URL "
-                        "(nrps_nb does not follow redirects with an access token)",
-                        url=url,
-                        status=status,
-                    )
                 else:
-                    raise BadResponse(
-                        f"{url} answered HTTP {status}{suffix}", url=url, status=status
-                    )
+                    raise self._refusal(url, status, body, suffix, token_refused)
             attempt += 1
             if delay is None:
                 delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
@@ -356,10 +356,16 @@ async def iter_pages(
     allow_cross_origin: bool = False,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> AsyncIterator[Page]:
-    """Yield the pages of a roster in order (raises on the first failing page)."""
+    """Yield the pages of a roster in order (raises on the first failing page).
+
+    With ``role``, members without that role are left out of every page on our side too:
+    Moodle drops the role filter from its next links, Sakai and Open edX ignore it.
+    """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer, not {limit!r}")
-    first = merge_query(url, {"role": expand_role_filter(role), "limit": limit, "rlid": rlid})
+    wanted = expand_role_filter(role)
+    # Next links are followed verbatim: platforms that echo rlid (Blackboard) keep theirs.
+    first = merge_query(url, {"role": wanted, "limit": limit, "rlid": rlid})
     fetcher = _Fetcher(platform, key, url, allow_cross_origin=allow_cross_origin, retry=retry)
     next_url: str | None = resume_url or first
     seen: set[str] = set()
@@ -381,13 +387,17 @@ async def iter_pages(
         if next_url is not None and not members:
             warnings.append(f"page {pages} was empty but had a next link; stopped there")
             next_url = None
+        kept = members
+        if wanted is not None:
+            kept = [m for m in members if has_role(normalize_roles(m.get("roles")), wanted)]
         yield Page(
             url=page_url,
-            members=members,
+            members=kept,
             next_url=next_url,
             differences_url=rels.get("differences"),
             context=context,
             warnings=warnings,
+            filtered_out=len(members) - len(kept),
         )
 
 
@@ -412,6 +422,8 @@ async def fetch_members(
     differences_url: str | None = None
     warnings: list[str] = []
     duplicates = 0
+    filtered_out = 0
+    with_message = 0
     pages = 0
     current: str | None = resume_url or None
     try:
@@ -433,7 +445,10 @@ async def fetch_members(
             if page.differences_url:
                 differences_url = page.differences_url
             warnings.extend(page.warnings)
+            filtered_out += page.filtered_out
             for member in page.members:
+                if member.get("message"):
+                    with_message += 1
                 uid = member["user_id"]
                 at = index.get(uid)
                 if at is None:
@@ -457,6 +472,17 @@ async def fetch_members(
         ) from None
     if duplicates:
         warnings.append(f"{duplicates} duplicate members across pages were merged by user_id")
+    if filtered_out:
+        warnings.append(
+            f"the platform sent {filtered_out} member(s) without the role "
+            f"{expand_role_filter(role)} (it ignored or dropped the role filter); nrps_nb "
+            "left them out"
+        )
+    if rlid is not None and members and not with_message:
+        warnings.append(
+            f"{rlid_ignored_hint(family_of(platform.preset))}: no member carries a message "
+            "section, so this is the whole course roster and has no custom_ columns"
+        )
     return RosterResult(
         url=url,
         members=members,

@@ -3,8 +3,9 @@
 A platform registration is keyed by ``(issuer, client_id)``: several LMS tenants share one
 issuer (Canvas cloud, Blackboard, Schoology), so the issuer alone is not enough.
 
-This module is the one place that knows each LMS's endpoints and quirks; the CLI, widgets
-and notebooks all read presets from here.
+The presets themselves (each LMS's endpoints, token audience and page-size cap) and the
+platforms' quirks live in ``nrps_nb.platforms``; ``preset_urls`` turns one into the fields
+of a registration.
 
 Example::
 
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, InsecureURLError
+from .platforms import PRESETS, Preset
 
 __all__ = [
     "PRESETS",
@@ -30,106 +32,17 @@ __all__ = [
     "Preset",
     "check_url",
     "is_loopback_host",
+    "preset_field_hint",
     "preset_urls",
 ]
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Endpoints of one LMS family. ``{base}`` is replaced by the user's base URL."""
-
-    name: str
-    title: str
-    issuer: str
-    auth_login_url: str
-    auth_token_url: str
-    key_set_url: str
-    token_audience: str | None = None
-    needs_base_url: bool = False
-    max_page_size: int | None = None  # None: the platform sends everything without a limit
-    memberships_url_example: str = ""
-    notes: str = ""
-
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            name="canvas-cloud",
-            title="Canvas (Instructure cloud)",
-            issuer="https://canvas.instructure.com",
-            auth_login_url="https://sso.canvaslms.com/api/lti/authorize_redirect",
-            auth_token_url="https://sso.canvaslms.com/login/oauth2/token",
-            key_set_url="https://sso.canvaslms.com/api/lti/security/jwks",
-            max_page_size=50,
-            memberships_url_example="https://SCHOOL.instructure.com/api/lti/courses/ID/names_and_roles",
-            notes="One issuer for every institution; the client_id is the developer key id.",
-        ),
-        Preset(
-            name="canvas-beta",
-            title="Canvas (Instructure beta)",
-            issuer="https://canvas.beta.instructure.com",
-            auth_login_url="https://sso.beta.canvaslms.com/api/lti/authorize_redirect",
-            auth_token_url="https://sso.beta.canvaslms.com/login/oauth2/token",
-            key_set_url="https://sso.beta.canvaslms.com/api/lti/security/jwks",
-            max_page_size=50,
-            memberships_url_example="https://SCHOOL.beta.instructure.com/api/lti/courses/ID/names_and_roles",
-        ),
-        Preset(
-            name="canvas-test",
-            title="Canvas (Instructure test)",
-            issuer="https://canvas.test.instructure.com",
-            auth_login_url="https://sso.test.canvaslms.com/api/lti/authorize_redirect",
-            auth_token_url="https://sso.test.canvaslms.com/login/oauth2/token",
-            key_set_url="https://sso.test.canvaslms.com/api/lti/security/jwks",
-            max_page_size=50,
-            memberships_url_example="https://SCHOOL.test.instructure.com/api/lti/courses/ID/names_and_roles",
-        ),
-        Preset(
-            name="canvas-selfhosted",
-            title="Canvas (self-hosted)",
-            # The default of config/security.yml; admins may change it (then pass --issuer).
-            issuer="https://canvas.instructure.com",
-            auth_login_url="{base}/api/lti/authorize_redirect",
-            auth_token_url="{base}/login/oauth2/token",
-            key_set_url="{base}/api/lti/security/jwks",
-            needs_base_url=True,
-            max_page_size=50,
-            memberships_url_example="{base}/api/lti/courses/ID/names_and_roles",
-            notes="The issuer stays https://canvas.instructure.com unless lti_iss was changed.",
-        ),
-        Preset(
-            name="moodle",
-            title="Moodle",
-            issuer="{base}",
-            auth_login_url="{base}/mod/lti/auth.php",
-            auth_token_url="{base}/mod/lti/token.php",
-            key_set_url="{base}/mod/lti/certs.php",
-            needs_base_url=True,
-            max_page_size=None,
-            memberships_url_example=(
-                "{base}/mod/lti/services.php/CourseSection/COURSE/bindings/TYPE/memberships"
-            ),
-            notes="The issuer is the site's wwwroot, e.g. https://moodle.example.edu.",
-        ),
-        Preset(
-            name="sandbox",
-            title="nrps_nb sandbox LMS (local)",
-            issuer="{base}",
-            auth_login_url="{base}/auth",
-            auth_token_url="{base}/token",
-            key_set_url="{base}/jwks",
-            needs_base_url=True,
-            max_page_size=100,
-            memberships_url_example="{base}/api/lti/courses/ID/memberships",
-            notes="Start it with `nrps-nb sandbox`; it prints every value below.",
-        ),
-    )
-}
-
-
 def preset_urls(name: str, base_url: str | None = None) -> dict[str, Any]:
-    """The registration fields of preset ``name`` (with ``{base}`` filled in)."""
+    """The registration fields of preset ``name`` (with ``{base}`` filled in).
+
+    A field the preset cannot know (Sakai's and Open edX's token URLs carry the tool's id)
+    is ``None``: the caller must give it; :func:`preset_field_hint` says where to find it.
+    """
     try:
         preset = PRESETS[name]
     except KeyError:
@@ -143,15 +56,25 @@ def preset_urls(name: str, base_url: str | None = None) -> dict[str, Any]:
         base = check_url(base_url, what="base URL").rstrip("/")
     else:
         base = ""
-    out: dict[str, Any] = {
-        "issuer": preset.issuer.format(base=base),
-        "auth_login_url": preset.auth_login_url.format(base=base),
-        "auth_token_url": preset.auth_token_url.format(base=base),
-        "key_set_url": preset.key_set_url.format(base=base),
+
+    def fill(template: str | None) -> str | None:
+        return template.format(base=base) if template is not None else None
+
+    return {
+        "issuer": fill(preset.issuer),
+        "auth_login_url": fill(preset.auth_login_url),
+        "auth_token_url": fill(preset.auth_token_url),
+        "key_set_url": fill(preset.key_set_url),
         "token_audience": preset.token_audience,
         "max_page_size": preset.max_page_size,
     }
-    return out
+
+
+def preset_field_hint(preset: str | None, field_name: str) -> str:
+    """Where the LMS of ``preset`` shows a value the preset cannot fill in ("" if nothing)."""
+    found = PRESETS.get(preset) if preset else None
+    hint = found.field_hints.get(field_name) if found is not None else None
+    return f": {hint}" if hint else ""
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -261,3 +184,25 @@ class Course:
     deployment_id: str | None = None
     source: str = "manual"
     differences_url: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The course as "Title (LABEL)" where the LMS sent both, else what it did send."""
+        if self.context_title and self.context_label:
+            return f"{self.context_title} ({self.context_label})"
+        return (
+            self.context_title
+            or self.context_label
+            or self.context_id
+            or self.context_memberships_url
+        )
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        origin = "a launch" if self.source == "launch" else "added by its memberships URL"
+        return (
+            f"<b>Course {self.id}</b>: {escape(self.display_name)} on platform "
+            f"<b>{escape(self.platform)}</b> ({escape(origin)})"
+            f"<br>roster: <code>{escape(self.context_memberships_url)}</code>"
+        )

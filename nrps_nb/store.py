@@ -108,10 +108,47 @@ CREATE TABLE IF NOT EXISTS login_states (
     target_link_uri TEXT,
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0
+    used INTEGER NOT NULL DEFAULT 0,
+    storage_target TEXT
 );
 CREATE TABLE IF NOT EXISTS used_nonces (nonce TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    course_id INTEGER NOT NULL,
+    fetched_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    members INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot_members (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    status TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    PRIMARY KEY (snapshot_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS roster_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    course_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    user_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    old TEXT,
+    new TEXT
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_course ON snapshots (course_id, id);
+CREATE INDEX IF NOT EXISTS events_by_course ON roster_events (course_id, id);
+CREATE TABLE IF NOT EXISTS launch_confirmations (
+    launch_id INTEGER PRIMARY KEY REFERENCES launches(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
+
+# Columns added after a table was first created: (table, column, declaration).
+_ADDED_COLUMNS = (("login_states", "storage_target", "TEXT"),)
 
 
 def _ensure_private_dir(path: Path) -> None:
@@ -134,9 +171,16 @@ class Store:
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
         try:
-            self._connect().executescript(_SCHEMA)  # DDL only; executescript commits itself
+            con = self._connect()
+            con.executescript(_SCHEMA)  # DDL only; executescript commits itself
+            for table, column, decl in _ADDED_COLUMNS:
+                have = {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot initialise the workspace database {self.db_path}: {exc}") from None
+            raise StoreError(
+                f"cannot initialise the workspace database {self.db_path}: {exc}"
+            ) from None
 
     def __repr__(self) -> str:
         return f"Store(home={str(self.home)!r})"
@@ -174,6 +218,10 @@ class Store:
             con.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"workspace database error ({self.db_path}): {exc}") from None
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A short write transaction (``BEGIN IMMEDIATE``) for modules that own their tables."""
+        return self._tx()
 
     def close(self) -> None:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
@@ -406,6 +454,7 @@ class Store:
         lti_deployment_id: str | None,
         target_link_uri: str | None,
         ttl: float,
+        storage_target: str | None = None,
     ) -> None:
         now = time.time()
         with self._tx() as con:
@@ -415,9 +464,11 @@ class Store:
                 raise StoreError(f"too many pending logins ({live}); try again in a few minutes")
             con.execute(
                 "INSERT INTO login_states (state, nonce, platform, lti_deployment_id,"
-                " target_link_uri, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (state, nonce, platform, lti_deployment_id, target_link_uri, now, now + ttl),
-            )
+                " target_link_uri, created_at, expires_at, storage_target)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (state, nonce, platform, lti_deployment_id, target_link_uri, now, now + ttl,
+                 storage_target),
+            )  # fmt: skip
 
     def consume_login_state(self, state: str) -> dict[str, Any] | None:
         """Mark ``state`` used and return it; None when unknown, used or expired (atomic)."""
@@ -473,6 +524,62 @@ class Store:
                 return None
             con.execute("UPDATE launches SET claimed_at = ? WHERE id = ?", (time.time(), row["id"]))
         return dict(row)
+
+    def add_pending_launch(
+        self, record: dict[str, Any], *, token_hash: str, state: str, nonce: str, ttl: float
+    ) -> int:
+        """Store a launch as ``pending`` with what its browser must confirm (DESIGN §1)."""
+        record = {**record, "status": "pending"}
+        for key in ("roles", "claims", "warnings"):
+            if not isinstance(record.get(key), str):
+                record[key] = json.dumps(record.get(key, []))
+        cols = list(record)
+        now = time.time()
+        with self._tx() as con:
+            con.execute("DELETE FROM launch_confirmations WHERE expires_at < ?", (now,))
+            cur = con.execute(
+                f"INSERT INTO launches ({', '.join(cols)}) "  # noqa: S608
+                f"VALUES ({', '.join('?' for _ in cols)})",
+                list(record.values()),
+            )
+            assert cur.lastrowid is not None
+            con.execute(
+                "INSERT INTO launch_confirmations (launch_id, token_hash, state, nonce,"
+                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                (cur.lastrowid, token_hash, state, nonce, now + ttl),
+            )
+            return cur.lastrowid
+
+    def take_launch_confirmation(self, launch_id: int, token_hash: str) -> dict[str, Any] | None:
+        """Remove and return the pending confirmation of a launch (single use, atomic)."""
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT * FROM launch_confirmations WHERE launch_id = ? AND token_hash = ?"
+                " AND expires_at >= ?",
+                (launch_id, token_hash, time.time()),
+            ).fetchone()
+            if row is None:
+                return None
+            con.execute("DELETE FROM launch_confirmations WHERE launch_id = ?", (launch_id,))
+        return dict(row)
+
+    def set_launch_status(
+        self, launch_id: int, status: str, *, course_id: int | None = None
+    ) -> dict[str, Any] | None:
+        """Move a pending launch to ``status`` (``valid`` or ``rejected``); return the row."""
+        with self._tx() as con:
+            con.execute(
+                "UPDATE launches SET status = ?, course_id = COALESCE(?, course_id)"
+                " WHERE id = ? AND status = 'pending'",
+                (status, course_id, launch_id),
+            )
+            row = con.execute("SELECT * FROM launches WHERE id = ?", (launch_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def get_launch(self, launch_id: int) -> dict[str, Any] | None:
+        with self._tx() as con:
+            row = con.execute("SELECT * FROM launches WHERE id = ?", (launch_id,)).fetchone()
+        return None if row is None else dict(row)
 
     def list_launches(self) -> list[dict[str, Any]]:
         with self._tx() as con:

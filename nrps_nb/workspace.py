@@ -37,7 +37,9 @@ from .http import run_sync
 from .keys import ToolKey
 from .launch import Launch
 from .nrps import Page, fetch_members
-from .registry import PRESETS, Course, Platform, check_url, preset_urls
+from .platforms import presets_frame
+from .progress import CoursesProgress, RosterProgress
+from .registry import Course, Platform, check_url, preset_field_hint, preset_urls
 from .store import KEY_NAME, Store
 
 __all__ = ["ENV_HOME", "Workspace", "default_home"]
@@ -103,13 +105,22 @@ class Workspace:
         return f"Workspace(home={str(self.home)!r})"
 
     def _repr_html_(self) -> str:
+        """A summary for notebooks: counts and names, never a key (showing it creates none)."""
         e = html.escape
         platforms = self.store.list_platforms()
         courses = self.store.list_courses()
+        launches = self.store.list_launches()
+        unclaimed = sum(1 for r in launches if r["claimed_at"] is None)
+        key = (
+            f"tool key id <code>{e(self.key.kid)}</code>"
+            if self.key_path.exists()
+            else "no tool key yet (created on first use)"
+        )
         return (
             f"<b>nrps_nb workspace</b> <code>{e(str(self.home))}</code><br>"
             f"{len(platforms)} platform(s): {e(', '.join(p.name for p in platforms) or 'none')}"
-            f"<br>{len(courses)} course(s); tool key id <code>{e(self.key.kid)}</code>"
+            f"<br>{len(courses)} course(s); {len(launches)} launch(es), {unclaimed} unclaimed"
+            f"<br>{key}"
         )
 
     # -- the tool key ---------------------------------------------------------------------------
@@ -193,7 +204,10 @@ class Workspace:
             ("auth_token_url", "--auth-token-url"),
         ):
             if not fields.get(required):
-                raise ConfigError(f"platform {name!r} needs {required} ({flag}, or a --preset)")
+                raise ConfigError(
+                    f"platform {name!r} needs {required} ({flag}, or a --preset)"
+                    + preset_field_hint(preset, required)
+                )
         issuer_value = str(fields["issuer"])
         if issuer_value != issuer_value.strip() or not issuer_value:
             raise ConfigError(f"the issuer {issuer_value!r} has surrounding spaces")
@@ -208,7 +222,7 @@ class Workspace:
         if static is None and not fields.get("key_set_url"):
             raise ConfigError(
                 f"platform {name!r} needs its public keys: a key set URL (--key-set-url) or a "
-                "static key (--platform-key FILE)"
+                "static key (--platform-key FILE)" + preset_field_hint(preset, "key_set_url")
             )
         deployments = tuple(str(d) for d in deployment_ids)
         platform = Platform(
@@ -256,18 +270,8 @@ class Workspace:
 
     @staticmethod
     def presets() -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "preset": p.name,
-                    "title": p.title,
-                    "needs_base_url": p.needs_base_url,
-                    "issuer": p.issuer,
-                    "notes": p.notes,
-                }
-                for p in PRESETS.values()
-            ]
-        )
+        """The known LMS presets, one row each (see ``nrps_nb.platforms``)."""
+        return presets_frame()
 
     # -- courses and launches -------------------------------------------------------------------
 
@@ -317,7 +321,11 @@ class Workspace:
         return pd.DataFrame(rows, columns=columns)
 
     def launches(self) -> pd.DataFrame:
-        """The captured launches, newest last (who launched which course, with which roles)."""
+        """The captured launches, oldest first (who launched which course, with which roles).
+
+        ``status`` is ``valid``, or ``pending`` while a platform-storage launch waits for its
+        browser's confirmation (not claimable), or ``rejected``.
+        """
         rows = []
         for r in self.store.list_launches():
             rows.append(
@@ -333,13 +341,14 @@ class Workspace:
                     "user": r["user_name"] or r["sub"],
                     "roles": [x.rsplit("#", 1)[-1] for x in json.loads(r["roles"])],
                     "course_id": r["course_id"],
+                    "status": r["status"],
                     "claimed": r["claimed_at"] is not None,
                     "warnings": json.loads(r["warnings"]),
                 }
             )
         columns = ["launch_id", "received_at", "platform", "deployment_id", "context_id",
                    "context_label", "context_title", "memberships_url", "user", "roles",
-                   "course_id", "claimed", "warnings"]  # fmt: skip
+                   "course_id", "status", "claimed", "warnings"]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
     async def acapture_launch(self, timeout: float = 120.0) -> Launch:
@@ -436,22 +445,42 @@ class Workspace:
         resume: IncompleteRoster | None = None,
         allow_cross_origin: bool = False,
         on_page: Callable[[Page, int], None] | None = None,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
-        """The roster of ``course`` as a DataFrame (DESIGN §5); see :meth:`fetch_roster`."""
+        """The roster of ``course`` as a DataFrame (DESIGN §5); see :meth:`fetch_roster`.
+
+        ``on_page(page, members_so_far)`` is called after each page; ``progress`` shows a
+        ``tqdm.auto`` bar (None: in a notebook or on a terminal only; False: never).
+        """
         c = self.resolve_course(course, platform)
         p = self.store.get_platform(c.platform)
-        result = await fetch_members(
-            p,
-            self.key,
-            c.context_memberships_url,
-            role=role,
-            limit=limit if limit is not None else p.max_page_size,
-            rlid=rlid,
-            resume_url=resume.resume_url if resume is not None else None,
-            initial_members=resume.members if resume is not None else None,
-            allow_cross_origin=allow_cross_origin,
-            on_page=on_page,
-        )
+        bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
+
+        def page_done(page: Page, members: int) -> None:
+            if bar is not None:
+                bar.on_page(page, members)
+            if on_page is not None:
+                on_page(page, members)
+
+        try:
+            result = await fetch_members(
+                p,
+                self.key,
+                c.context_memberships_url,
+                role=role,
+                limit=limit if limit is not None else p.max_page_size,
+                rlid=rlid,
+                resume_url=resume.resume_url if resume is not None else None,
+                initial_members=resume.members if resume is not None else None,
+                allow_cross_origin=allow_cross_origin,
+                on_page=page_done,
+            )
+        except BaseException:
+            if bar is not None:
+                bar.close(failed=True)
+            raise
+        if bar is not None:
+            bar.close()
         context = dict(result.context or {})
         if c.context_id is None and context.get("id"):
             c = self.store.upsert_course(
@@ -481,6 +510,7 @@ class Workspace:
                 "differences_url": result.differences_url,
                 "warnings": list(result.warnings),
                 "role_filter": role,
+                "rlid": rlid,
             }
         )
         if pseudonymize:
@@ -498,28 +528,42 @@ class Workspace:
         pseudonymize: bool = False,
         resume: IncompleteRoster | None = None,
         allow_cross_origin: bool = False,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
         """The roster of ``course`` as a pandas DataFrame, one row per member.
 
         ``course`` is a memberships URL, a course_id, a context id, a Launch or a row of
         ``courses()``. If the fetch fails midway, :class:`IncompleteRoster` carries the members
-        so far; pass it back as ``resume=`` to continue where it stopped.
+        so far; pass it back as ``resume=`` to continue where it stopped. ``progress``: a
+        ``tqdm.auto`` bar of members and pages (None: in a notebook or on a terminal only).
 
         >>> df = ws.fetch_roster(launch, role="Learner")                      # doctest: +SKIP
         >>> df[["name", "role"]].head()                                       # doctest: +SKIP
         """
-        return run_sync(
-            self.afetch_roster(
-                course,
-                platform=platform,
-                role=role,
-                limit=limit,
-                rlid=rlid,
-                pseudonymize=pseudonymize,
-                resume=resume,
-                allow_cross_origin=allow_cross_origin,
+        c = self.resolve_course(course, platform)
+        # The bar is made here, on the caller's thread, so that in Jupyter it shows in this cell.
+        bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
+        try:
+            df = run_sync(
+                self.afetch_roster(
+                    c,
+                    role=role,
+                    limit=limit,
+                    rlid=rlid,
+                    pseudonymize=pseudonymize,
+                    resume=resume,
+                    allow_cross_origin=allow_cross_origin,
+                    on_page=bar.on_page if bar is not None else None,
+                    progress=False,
+                )
             )
-        )
+        except BaseException:
+            if bar is not None:
+                bar.close(failed=True)
+            raise
+        if bar is not None:
+            bar.close()
+        return df
 
     async def afetch_rosters(
         self,
@@ -528,28 +572,74 @@ class Workspace:
         concurrency: int = 8,
         role: str | None = None,
         limit: int | None = None,
+        rlid: str | Mapping[int, str] | None = None,
         pseudonymize: bool = False,
+        progress: bool | None = None,
+        on_course: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None = None,
     ) -> pd.DataFrame:
-        """Several rosters at once, concatenated; ``df.attrs["status"]`` has one row a course."""
-        if isinstance(courses, pd.DataFrame):
-            items: list[object] = [row for _, row in courses.iterrows()]
-        elif isinstance(courses, Iterable) and not isinstance(courses, str):
-            items = list(courses)
-        else:
-            items = [courses]
+        """Several rosters at once, concatenated; ``df.attrs["status"]`` has one row a course.
+
+        ``rlid`` names a resource link of one course; for several courses pass a mapping
+        ``{course_id: rlid}`` (courses without an entry are fetched whole). ``on_course(course,
+        frame_or_error)`` is called as each course finishes; ``progress`` shows a bar of them.
+        """
+        items = _course_items(courses)
+        bar = None if progress is False else CoursesProgress(len(items), enabled=progress)
+        try:
+            return await self._afetch_rosters(
+                items,
+                concurrency=concurrency,
+                role=role,
+                limit=limit,
+                rlid=rlid,
+                pseudonymize=pseudonymize,
+                on_course=_both(bar.on_course if bar is not None else None, on_course),
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+
+    async def _afetch_rosters(
+        self,
+        items: list[object],
+        *,
+        concurrency: int,
+        role: str | None,
+        limit: int | None,
+        rlid: str | Mapping[int, str] | None,
+        pseudonymize: bool,
+        on_course: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None,
+    ) -> pd.DataFrame:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
         resolved = [self.resolve_course(c) for c in items]
+        if isinstance(rlid, str):
+            if len(resolved) != 1:
+                raise ConfigError(
+                    "an rlid names one resource link of one course; for several courses pass "
+                    "rlid={course_id: rlid, ...}"
+                )
+            rlid = {resolved[0].id: rlid}
+        rlids: Mapping[int, str] = rlid or {}
         gate = asyncio.Semaphore(concurrency)
 
         async def one(c: Course) -> pd.DataFrame | NrpsNbError:
             async with gate:
+                result: pd.DataFrame | NrpsNbError
                 try:
-                    return await self.afetch_roster(
-                        c, role=role, limit=limit, pseudonymize=pseudonymize
+                    result = await self.afetch_roster(
+                        c,
+                        role=role,
+                        limit=limit,
+                        rlid=rlids.get(c.id),
+                        pseudonymize=pseudonymize,
+                        progress=False,
                     )
                 except NrpsNbError as exc:
-                    return exc
+                    result = exc
+                if on_course is not None:
+                    on_course(c, result)
+                return result
 
         results = await asyncio.gather(*(one(c) for c in resolved))
         frames = [r for r in results if isinstance(r, pd.DataFrame)]
@@ -566,6 +656,8 @@ class Workspace:
             ]
         )
         df = pd.concat(frames, ignore_index=True) if frames else members_to_frame([])
+        if pseudonymize and not frames:
+            df = pseudonymize_frame(df, self.pseudonym_key())
         df.attrs = {"status": status, "complete": bool(status["ok"].all()) if len(status) else True}
         return df
 
@@ -576,14 +668,58 @@ class Workspace:
         concurrency: int = 8,
         role: str | None = None,
         limit: int | None = None,
+        rlid: str | Mapping[int, str] | None = None,
         pseudonymize: bool = False,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
         """Sync form of :meth:`afetch_rosters`.
 
         >>> df = ws.fetch_rosters(ws.courses(), concurrency=8)                # doctest: +SKIP
         """
-        return run_sync(
-            self.afetch_rosters(
-                courses, concurrency=concurrency, role=role, limit=limit, pseudonymize=pseudonymize
+        items = _course_items(courses)
+        bar = None if progress is False else CoursesProgress(len(items), enabled=progress)
+        try:
+            return run_sync(
+                self._afetch_rosters(
+                    items,
+                    concurrency=concurrency,
+                    role=role,
+                    limit=limit,
+                    rlid=rlid,
+                    pseudonymize=pseudonymize,
+                    on_course=bar.on_course if bar is not None else None,
+                )
             )
-        )
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _course_items(courses: object) -> list[object]:
+    """The courses of a fetch_rosters call: a courses() frame, an iterable, or one course."""
+    if isinstance(courses, pd.DataFrame):
+        return [row for _, row in courses.iterrows()]
+    if isinstance(courses, Iterable) and not isinstance(courses, str):
+        return list(courses)
+    return [courses]
+
+
+def _course_desc(course: Course) -> str:
+    """A short name for a course in a progress bar."""
+    return (
+        course.context_label or course.context_title or course.context_id or f"course {course.id}"
+    )
+
+
+def _both(
+    first: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None,
+    second: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None,
+) -> Callable[[Course, pd.DataFrame | NrpsNbError], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def call(course: Course, result: pd.DataFrame | NrpsNbError) -> None:
+        first(course, result)
+        second(course, result)
+
+    return call

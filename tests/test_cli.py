@@ -212,8 +212,9 @@ def test_sandbox_command_prints_its_json_line(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        assert set(info) == {"issuer", "client_id", "deployment_id", "auth_login_url",
-                             "auth_token_url", "key_set_url", "memberships_url", "launch_url"}  # fmt: skip
+        assert set(info) == {"profile", "issuer", "client_id", "deployment_id",
+                             "auth_login_url", "auth_token_url", "token_audience",
+                             "key_set_url", "memberships_url", "launch_url"}  # fmt: skip
         assert info["issuer"].startswith("http://127.0.0.1:")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -1,7 +1,9 @@
 """The built-in sandbox LMS: an independent LTI 1.3 platform (OIDC launch, OAuth 2 client
 credentials, NRPS v2) serving deterministic synthetic courses over HTTP.
 
-It deliberately shares no code with the client side of ``nrps_nb``.
+With a profile (``SandboxConfig(profile="moodle")``, ``nrps-nb sandbox --profile moodle``) it
+behaves like one LMS: Canvas, Moodle, Blackboard, D2L, Sakai, Schoology or Open edX
+(``profiles.py``). It deliberately shares no code with the client side of ``nrps_nb``.
 """
 
 from __future__ import annotations

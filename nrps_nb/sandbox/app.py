@@ -23,7 +23,8 @@ from .nrps import MembershipsHandler
 from .oidc import AuthHandler, LoginInitiationHandler
 from .pages import CourseHandler, IndexHandler
 from .roster import Course
-from .state import Platform, build_courses
+from .state import AccessTokens, Platform, build_courses
+from .storage import STORAGE_FRAME, EmbedHandler, StorageFrameHandler
 from .tokens import TokenHandler
 
 _COURSE = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
@@ -37,11 +38,14 @@ def make_app(platform: Platform) -> tornado.web.Application:
             (r"/", IndexHandler, kw),
             (rf"/courses/{_COURSE}", CourseHandler, kw),
             (rf"/courses/{_COURSE}/launch", LoginInitiationHandler, kw),
-            (r"/auth", AuthHandler, kw),
-            (r"/token", TokenHandler, kw),
-            (r"/jwks", JwksHandler, kw),
+            (rf"/courses/{_COURSE}/embed", EmbedHandler, kw),
+            (rf"/lti/{STORAGE_FRAME}", StorageFrameHandler, kw),
+            # The platform-facing paths are the profile's (Canvas's, Moodle's, ...).
+            (platform.route("auth"), AuthHandler, kw),
+            (platform.route("token"), TokenHandler, kw),
+            (platform.route("jwks"), JwksHandler, kw),
             (r"/\.well-known/openid-configuration", OpenIdConfigurationHandler, kw),
-            (rf"/api/lti/courses/{_COURSE}/memberships", MembershipsHandler, kw),
+            (platform.route("memberships"), MembershipsHandler, kw),
         ],
         log_function=log_request,
     )
@@ -176,9 +180,22 @@ class SandboxServer:
             raise KeyError(f"no user {user_id!r} in course {course_id!r}")
         return self._running.launch_url(course_id, user_id)
 
+    def embed_url(self, course_id: str, user_id: str | None = None, *, window: bool = False) -> str:
+        """The course page with the tool in an iframe (or a new window) and platform storage."""
+        url = self.launch_url(course_id, user_id).replace("/launch?", "/embed?", 1)
+        return url + ("&target=window" if window else "")
+
+    def course(self, course_id: str) -> Course:
+        """A course as the platform lists it (context id, resource link id, members)."""
+        return self._course(course_id)
+
     def course_members(self, course_id: str) -> list[dict[str, Any]]:
         """A copy of every NRPS member dict of the course, in listing order."""
         return self._course(course_id).members_copy()
+
+    def revoke_access_tokens(self) -> None:
+        """Forget every access token issued so far (as an LMS does after a restart)."""
+        self._running.access_tokens = AccessTokens()
 
     def jwks(self) -> dict[str, Any]:
         """The platform's public JWKS (what ``GET /jwks`` serves)."""
@@ -193,11 +210,13 @@ class SandboxServer:
         p = self._running
         first = self.config.courses[0].course_id
         return {
+            "profile": self.config.profile,
             "issuer": p.issuer,
             "client_id": self.config.client_id,
             "deployment_id": self.config.deployment_id,
             "auth_login_url": p.auth_url,
             "auth_token_url": p.token_url,
+            "token_audience": p.assertion_audience,
             "key_set_url": p.jwks_url,
             "memberships_url": self.memberships_url(first),
             "launch_url": self.launch_url(first),
@@ -209,9 +228,14 @@ def run(
     port: int = 8766,
     tool_url: str = DEFAULT_TOOL_URL,
     tool_jwk: dict[str, Any] | None = None,
+    profile: str | None = None,
 ) -> None:
-    """Serve a sandbox until Ctrl-C or SIGTERM, after printing its ``info()`` as one JSON line."""
-    server = SandboxServer(SandboxConfig(tool_url=tool_url, tool_jwk=tool_jwk))
+    """Serve a sandbox until Ctrl-C or SIGTERM, after printing its ``info()`` as one JSON line.
+
+    ``profile`` makes it behave like one LMS (see ``profiles.PROFILES``); ValueError if unknown.
+    """
+    config = SandboxConfig(tool_url=tool_url, tool_jwk=tool_jwk, profile=profile or "sandbox")
+    server = SandboxServer(config)
     server.start(host, port)
     stop = threading.Event()
     previous: Any = None

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .profiles import DEFAULT_PROFILE, PRIVACY_LEVELS, PROFILES
+
 DEFAULT_TOOL_URL = "http://127.0.0.1:8765"
 
 # Course ids appear verbatim in URL paths, so keep them to unreserved characters.
@@ -39,19 +41,44 @@ DEFAULT_COURSES: tuple[CourseSpec, ...] = (
 
 @dataclass
 class SandboxConfig:
-    """How the sandbox platform is set up and which single tool it has registered."""
+    """How the sandbox platform is set up and which single tool it has registered.
+
+    ``profile`` makes it behave like one LMS (``profiles.PROFILES``: canvas, moodle,
+    blackboard, d2l, sakai, schoology, openedx, ...); its client_id and deployment_id then
+    default to that platform's formats. ``privacy`` is the tool's privacy level in Canvas's
+    words (anonymous, name_only, email_only, public), mapped to each platform's settings.
+    ``max_page_size`` and ``default_page_size`` are the plain sandbox's; the other profiles
+    page the way their platform does. ``proxy_strips_authorization`` puts a web server in
+    front that drops the Authorization header of service requests (Moodle behind Apache with
+    PHP-FPM); ``enrollment_limit`` overrides Open edX's roster limit.
+    """
 
     tool_url: str = DEFAULT_TOOL_URL
     tool_jwk: dict[str, Any] | None = None
-    client_id: str = "nrps-nb-sandbox-tool"
-    deployment_id: str = "sandbox-deployment-1"
+    client_id: str = ""  # "": the profile's
+    deployment_id: str = ""  # "": the profile's
     seed: int = 20261203
     courses: tuple[CourseSpec, ...] = field(default=DEFAULT_COURSES)
     max_page_size: int = 100
     default_page_size: int = 50
     latency: float = 0.0
+    profile: str = DEFAULT_PROFILE
+    privacy: str = "public"
+    proxy_strips_authorization: bool = False
+    enrollment_limit: int | None = None  # None: the profile's
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(
+                f"unknown sandbox profile {self.profile!r}; known: {', '.join(PROFILES)}"
+            )
+        if self.privacy not in PRIVACY_LEVELS:
+            raise ValueError(f"privacy must be one of {', '.join(PRIVACY_LEVELS)}")
+        platform = PROFILES[self.profile]
+        self.client_id = self.client_id or platform.client_id
+        self.deployment_id = self.deployment_id or platform.deployment_id
+        if self.enrollment_limit is None:
+            self.enrollment_limit = platform.enrollment_limit
         self.tool_url = self.tool_url.rstrip("/")
         if not self.courses:
             raise ValueError("the sandbox needs at least one course")

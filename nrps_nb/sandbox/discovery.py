@@ -6,7 +6,7 @@ from typing import Any
 
 from .base import BaseHandler
 from .state import Platform
-from .vocab import GRANTED_SCOPES, PRODUCT_FAMILY_CODE
+from .vocab import GRANTED_SCOPES
 
 
 def openid_configuration(p: Platform) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def openid_configuration(p: Platform) -> dict[str, Any]:
             "picture",
         ],
         "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-            "product_family_code": PRODUCT_FAMILY_CODE,
+            "product_family_code": p.profile.product_family_code,
             "version": "0.1.0",
             "messages_supported": [{"type": "LtiResourceLinkRequest"}],
             "variables": [],

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from .base import BaseHandler, esc
+from .profiles import launch_claims, launch_roles
 from .roster import Course, member_section
 from .signing import InvalidToken
 from .state import Platform
-from .vocab import (
-    CONTEXT_TYPE_COURSE_OFFERING,
-    LTI_CLAIM,
-    NRPS_CLAIM,
-    PLATFORM_NAME,
-    PRODUCT_FAMILY_CODE,
-)
+from .vocab import LTI_CLAIM
 
 MESSAGE_HINT_PURPOSE = "lti_message_hint"
 MESSAGE_HINT_LIFETIME = 600
@@ -29,10 +24,11 @@ def id_token_claims(
 ) -> dict[str, Any]:
     """The claims of an ``LtiResourceLinkRequest`` id_token for ``member`` in ``course``."""
     cfg = platform.config
+    profile = platform.profile
+    person = course.person(member["user_id"])
     claims: dict[str, Any] = {
         "iss": platform.issuer,
         "aud": cfg.client_id,
-        "azp": cfg.client_id,
         "sub": member["user_id"],
         "exp": now + ID_TOKEN_LIFETIME,
         "iat": now,
@@ -49,15 +45,12 @@ def id_token_claims(
                 "id": course.resource_link_id,
                 "title": course.resource_link_title,
             },
-            LTI_CLAIM + "roles": list(member["roles"]),
-            LTI_CLAIM + "context": {
-                **course.context(),
-                "type": [CONTEXT_TYPE_COURSE_OFFERING],
-            },
+            LTI_CLAIM + "roles": launch_roles(profile, list(member["roles"]), person["roles"]),
+            LTI_CLAIM + "context": {**course.context(), "type": [profile.context_type]},
             LTI_CLAIM + "tool_platform": {
                 "guid": platform.platform_guid,
-                "name": PLATFORM_NAME,
-                "product_family_code": PRODUCT_FAMILY_CODE,
+                "name": profile.title,
+                "product_family_code": profile.product_family_code,
             },
             LTI_CLAIM + "launch_presentation": {
                 "document_target": "window",
@@ -65,17 +58,58 @@ def id_token_claims(
                 "locale": "en",
             },
             LTI_CLAIM + "custom": {"section": member_section(member["user_id"])},
-            NRPS_CLAIM: {
-                "context_memberships_url": platform.memberships_url(course.course_id),
-                "service_versions": ["2.0"],
-            },
         }
     )
+    if profile.send_azp:
+        claims["azp"] = cfg.client_id
     if "lis_person_sourcedid" in member:
         claims[LTI_CLAIM + "lis"] = {"person_sourcedid": member["lis_person_sourcedid"]}
     if "lti11_legacy_user_id" in member:
         claims[LTI_CLAIM + "lti11_legacy_user_id"] = member["lti11_legacy_user_id"]
+    # The platform's own claims (NRPS claim variants, vendor claims, nbf...).
+    extra = launch_claims(
+        profile,
+        member=member,
+        base=person,
+        memberships_url=platform.memberships_url(course.course_id),
+        now=now,
+    )
+    extra_custom = extra.pop(LTI_CLAIM + "custom", {})
+    claims[LTI_CLAIM + "custom"].update(extra_custom)
+    claims.update(extra)
     return claims
+
+
+def login_initiation_url(
+    p: Platform, course: Course, user_id: str, storage_target: str | None = None
+) -> str:
+    """The tool's login URL with a third-party initiated login for ``user_id`` in ``course``.
+
+    ``storage_target`` names the frame that offers platform storage (1EdTech client-side
+    postMessages); the tool then keeps its state and nonce there instead of in cookies.
+    """
+    cfg = p.config
+    hint = p.signer.seal(
+        MESSAGE_HINT_PURPOSE,
+        {
+            "c": course.course_id,
+            "u": user_id,
+            "rl": course.resource_link_id,
+            "exp": int(time.time()) + MESSAGE_HINT_LIFETIME,
+        },
+    )
+    query = {
+        "iss": p.issuer,
+        "login_hint": user_id,
+        "target_link_uri": cfg.tool_redirect_uri,
+        "lti_message_hint": hint,
+        "client_id": cfg.client_id,
+        "lti_deployment_id": cfg.deployment_id,
+    }
+    query.update(p.profile.login_extras)  # e.g. Canvas's canvas_region, canvas_environment
+    if storage_target is not None:
+        query["lti_storage_target"] = storage_target
+    return f"{cfg.tool_login_url}?{urlencode(query)}"
 
 
 class LoginInitiationHandler(BaseHandler):
@@ -96,25 +130,22 @@ class LoginInitiationHandler(BaseHandler):
         if member["status"] != "Active":
             self.send_html(403, "Forbidden", "<h1>This enrollment is not active</h1>")
             return
-        cfg = p.config
-        hint = p.signer.seal(
-            MESSAGE_HINT_PURPOSE,
-            {
-                "c": course_id,
-                "u": user_id,
-                "rl": course.resource_link_id,
-                "exp": int(time.time()) + MESSAGE_HINT_LIFETIME,
-            },
-        )
-        query = {
-            "iss": p.issuer,
-            "login_hint": user_id,
-            "target_link_uri": cfg.tool_redirect_uri,
-            "lti_message_hint": hint,
-            "client_id": cfg.client_id,
-            "lti_deployment_id": cfg.deployment_id,
-        }
-        self.redirect(f"{cfg.tool_login_url}?{urlencode(query)}", status=302)
+        url = login_initiation_url(p, course, user_id)
+        if p.profile.login_method == "POST":  # Canvas and Moodle auto-post a form
+            action, _, query = url.partition("?")
+            inputs = "\n".join(
+                f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
+                for k, v in parse_qsl(query, keep_blank_values=True)
+            )
+            self.send_html(
+                200,
+                "Launching…",
+                f'<form id="lti-login" method="post" action="{esc(action)}">\n{inputs}\n'
+                '<noscript><button type="submit">Continue to the tool</button></noscript>\n'
+                '</form>\n<script>document.getElementById("lti-login").submit();</script>',
+            )
+            return
+        self.redirect(url, status=302)
 
 
 class AuthError(Exception):

@@ -63,7 +63,8 @@ class CourseHandler(BaseHandler):
             return
         rows = "\n".join(
             f'<li><a href="{esc(p.launch_url(course_id, str(m["user_id"])))}">'
-            f"{esc(m['name'])}</a> ({esc(role_label(m))})</li>"
+            f"{esc(m['name'])}</a> ({esc(role_label(m))}) — "
+            f'<a href="{esc(p.embed_url(course_id, str(m["user_id"])))}">in a frame</a></li>'
             for m in _launch_candidates(course)
         )
         body = (

@@ -9,10 +9,11 @@ import random
 import unicodedata
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import CourseSpec
+from .profiles import Profile, course_ids, shape_member
 from .vocab import ROLE_INSTRUCTOR, ROLE_LEARNER, ROLE_TEACHING_ASSISTANT, ROLE_TEST_USER
 
 EMAIL_DOMAIN = "sandbox-university.example"
@@ -83,10 +84,27 @@ class Course:
     resource_link_title: str
     members: tuple[dict[str, Any], ...]
     index: Mapping[str, int]
+    path_id: str = ""  # the course's id in the platform's URLs (default: course_id)
+    # user_id -> the sandbox's own record of that person (a profile reshapes members)
+    people: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def course_id(self) -> str:
         return self.spec.course_id
+
+    @property
+    def url_id(self) -> str:
+        return self.path_id or self.spec.course_id
+
+    def person(self, user_id: str) -> Mapping[str, Any]:
+        """The sandbox's own record behind a member (itself without a profile)."""
+        found = self.people.get(user_id)
+        if found is not None:
+            return found
+        member = self.member(user_id)
+        if member is None:
+            raise KeyError(user_id)
+        return member
 
     @property
     def instructor(self) -> dict[str, Any]:
@@ -205,4 +223,32 @@ def build_course(spec: CourseSpec, seed: int) -> Course:
         resource_link_title=f"Roster tool ({spec.label})",
         members=members,
         index=index,
+    )
+
+
+def shape_course(course: Course, profile: Profile, *, index: int, privacy: str) -> Course:
+    """``course`` as the platform of ``profile`` lists it (ids, roles, fields, statuses)."""
+    path_id, context_id, resource_link_id = course_ids(
+        profile, course.course_id, index, course.context_id, course.resource_link_id,
+        course.spec.label,
+    )  # fmt: skip
+    members: list[dict[str, Any]] = []
+    people: dict[str, Mapping[str, Any]] = {}
+    for serial, base in enumerate(course.members):
+        if profile.only_active and base["status"] != "Active":
+            continue
+        member = shape_member(
+            profile, base, serial=serial, privacy=privacy, issuer=profile.issuer or "",
+            admin=serial == 0,
+        )  # fmt: skip
+        members.append(member)
+        people[member["user_id"]] = base
+    return replace(
+        course,
+        context_id=context_id,
+        resource_link_id=resource_link_id,
+        members=tuple(members),
+        index={m["user_id"]: i for i, m in enumerate(members)},
+        path_id=path_id,
+        people=people,
     )

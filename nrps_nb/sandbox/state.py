@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections import Counter
@@ -11,7 +12,8 @@ from urllib.parse import urlencode
 
 from .config import SandboxConfig
 from .keys import PlatformKey
-from .roster import Course, build_course
+from .profiles import DEFAULT_PROFILE, PROFILES
+from .roster import Course, build_course, shape_course
 from .signing import Signer
 from .toolkeys import ToolKeys
 
@@ -59,7 +61,24 @@ class ReplayCache:
 
 
 def build_courses(config: SandboxConfig) -> dict[str, Course]:
-    return {spec.course_id: build_course(spec, config.seed) for spec in config.courses}
+    """The configured courses, as the configured profile's platform lists them."""
+    courses = {spec.course_id: build_course(spec, config.seed) for spec in config.courses}
+    profile = PROFILES[config.profile]
+    if profile.name == DEFAULT_PROFILE and config.privacy == "public":
+        return courses  # the plain sandbox lists its people as they are
+    return {
+        course_id: shape_course(course, profile, index=i, privacy=config.privacy)
+        for i, (course_id, course) in enumerate(courses.items())
+    }
+
+
+def route_pattern(path: str, **values: str) -> str:
+    """A tornado URL pattern for a profile path: ``{course}`` captures, the rest is literal."""
+    marker = "\x00"
+    head, found, tail = path.format(course=marker, **values).partition(marker)
+    if not found:
+        return re.escape(head)
+    return re.escape(head) + r"([^/?]+)" + re.escape(tail)
 
 
 class Platform:
@@ -87,6 +106,10 @@ class Platform:
                 0,
             )
         )  # fmt: skip
+        self.profile = PROFILES[config.profile]
+        # For differences links: an opaque "since" value, as Blackboard's are.
+        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.courses_by_url_id = {c.url_id: c for c in self.courses.values()}
         self.platform_guid = f"nrps-nb-sandbox-{config.seed}"
         # (course_id, role URI) -> members with that role; rosters are static, so never stale.
         self.role_filter_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -97,27 +120,56 @@ class Platform:
 
     # URLs -----------------------------------------------------------------------------------
 
+    def path(self, name: str, course: str = "") -> str:
+        """A profile path (auth, token, jwks, memberships) with the tool's ids filled in."""
+        cfg = self.config
+        return self.profile.paths()[name].format(
+            course=course, client_id=cfg.client_id, deployment_id=cfg.deployment_id
+        )
+
+    def route(self, name: str) -> str:
+        cfg = self.config
+        return route_pattern(
+            self.profile.paths()[name], client_id=cfg.client_id, deployment_id=cfg.deployment_id
+        )
+
     @property
     def issuer(self) -> str:
-        return self.base_url
+        return self.profile.issuer or self.base_url
 
     @property
     def auth_url(self) -> str:
-        return f"{self.base_url}/auth"
+        return self.base_url + self.path("auth")
 
     @property
     def token_url(self) -> str:
-        return f"{self.base_url}/token"
+        return self.base_url + self.path("token")
 
     @property
     def jwks_url(self) -> str:
-        return f"{self.base_url}/jwks"
+        return self.base_url + self.path("jwks")
+
+    @property
+    def assertion_audience(self) -> str:
+        """The ``aud`` this platform expects in client assertions."""
+        return self.profile.assertion_audience or self.token_url
+
+    def page_sizes(self) -> tuple[int | None, int | None]:
+        """(default, cap) of NRPS pages; None: everything / no cap."""
+        if self.profile.paging == "cursor":
+            return self.config.default_page_size, self.config.max_page_size
+        return self.profile.default_page_size, self.profile.max_page_size
 
     def course_url(self, course_id: str) -> str:
         return f"{self.base_url}/courses/{course_id}"
 
     def memberships_url(self, course_id: str) -> str:
-        return f"{self.base_url}/api/lti/courses/{course_id}/memberships"
+        course = self.courses.get(course_id)
+        url_id = course.url_id if course is not None else course_id
+        return self.base_url + self.path("memberships", url_id)
 
     def launch_url(self, course_id: str, user_id: str) -> str:
         return f"{self.course_url(course_id)}/launch?{urlencode({'user': user_id})}"
+
+    def embed_url(self, course_id: str, user_id: str) -> str:
+        return f"{self.course_url(course_id)}/embed?{urlencode({'user': user_id})}"

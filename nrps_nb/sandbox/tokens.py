@@ -31,7 +31,8 @@ class OAuthError(Exception):
 
 def _client_error(description: str) -> OAuthError:
     # RFC 7523 §3.2: a client assertion that does not validate is "invalid_client"; 401 as
-    # RFC 6749 §5.2 allows when the client tried to authenticate.
+    # RFC 6749 §5.2 allows when the client tried to authenticate. A profile may answer its
+    # platform's way instead (TokenHandler.post).
     return OAuthError("invalid_client", description, 401)
 
 
@@ -92,7 +93,7 @@ class AssertionVerifier:
 
     def _check_claims(self, claims: dict[str, Any], client_id: str, now: float) -> None:
         p = self.platform
-        for name in ("iss", "sub"):
+        for name in ("iss", "sub") if p.profile.check_issuer else ("sub",):
             if claims.get(name) != client_id:
                 raise _client_error(
                     f"the '{name}' claim must be the client_id {client_id!r}, "
@@ -100,8 +101,9 @@ class AssertionVerifier:
                 )
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
-        if p.token_url not in audiences:
-            raise _client_error(f"the 'aud' claim must contain {p.token_url!r}, got {aud!r}")
+        expected = p.assertion_audience  # the token URL, or e.g. D2L's fixed audience
+        if p.profile.check_audience and expected not in audiences:
+            raise _client_error(f"the 'aud' claim must contain {expected!r}, got {aud!r}")
         exp, iat = _int_claim(claims, "exp"), _int_claim(claims, "iat")
         if exp <= now - LEEWAY:
             raise _client_error(f"the assertion expired {int(now - exp)} s ago ('exp')")
@@ -134,9 +136,15 @@ class TokenHandler(BaseHandler):
         try:
             body = await self._grant()
         except OAuthError as err:
-            if err.status == 401:
-                self.set_header("WWW-Authenticate", 'Bearer error="invalid_client"')
-            self.send_json(err.status, {"error": err.error, "error_description": err.description})
+            error, status = err.error, err.status
+            if error == "invalid_client":  # the platform's own code and status for it
+                error, status = p.profile.client_error
+            if status == 401:
+                self.set_header("WWW-Authenticate", f'Bearer error="{error}"')
+            body = {"error": error}
+            if p.profile.error_descriptions:
+                body["error_description"] = err.description
+            self.send_json(status, body)
             return
         p.stats["tokens_issued"] += 1
         self.send_json(200, body)
@@ -188,7 +196,7 @@ class TokenHandler(BaseHandler):
         token = p.access_tokens.issue(p.config.client_id, frozenset(requested), p.now())
         return {
             "access_token": token,
-            "token_type": "Bearer",
+            "token_type": p.profile.token_type,
             "expires_in": ACCESS_TOKEN_LIFETIME,
             "scope": granted,
         }

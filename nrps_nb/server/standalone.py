@@ -23,35 +23,52 @@ import tornado.web
 
 from ..http import close_client
 from ..workspace import Workspace
-from .handlers import ReceiverContext, routes
+from .handlers import SECURITY_HEADERS, ReceiverContext, content_security_policy, routes
+from .pages import setup_page
 
 __all__ = ["MAX_BODY_BYTES", "ReceiverServer", "make_app"]
 
-MAX_BODY_BYTES = 256 * 1024  # an id_token form post is a few KiB
+# Bodies up to this size reach the handlers, which answer 413 above MAX_FORM_BYTES; tornado
+# itself drops anything larger.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class _Root(tornado.web.RequestHandler):
+    """``/``: the values to paste into an LMS (no launches: this page needs no login)."""
+
     SUPPORTED_METHODS = ("GET",)
 
-    def initialize(self, ctx: ReceiverContext) -> None:
+    def initialize(self, ctx: ReceiverContext, url_source: str) -> None:
         self.ctx = ctx
+        self.url_source = url_source
+
+    def set_default_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+        self.set_header("Content-Security-Policy", content_security_policy())
 
     def get(self) -> None:
-        t = self.ctx.tool
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        ws = self.ctx.workspace
+        jwks = ws.tool_jwks()
+        self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(
-            "nrps_nb launch receiver\n"
-            f"login URL (OIDC initiation): {t.login_url}\n"
-            f"redirect URI / target link URI: {t.launch_url}\n"
-            f"JWKS URL: {t.jwks_url}\n"
+            setup_page(
+                self.ctx.tool,
+                url_source=self.url_source,
+                jwk=jwks["keys"][0],
+                pem=ws.tool_public_pem(),
+                launches=None,
+            )
         )
 
 
-def make_app(workspace: Workspace, public_url: str) -> tornado.web.Application:
+def make_app(
+    workspace: Workspace, public_url: str, *, url_source: str = "--public-url"
+) -> tornado.web.Application:
     ctx = ReceiverContext.create(workspace, public_url)
     handlers: list[tuple[str, type[tornado.web.RequestHandler], dict[str, object]]] = [
         *routes("", ctx),
-        ("/", _Root, {"ctx": ctx}),
+        ("/", _Root, {"ctx": ctx, "url_source": url_source}),
     ]
     return tornado.web.Application(handlers, xsrf_cookies=False)
 
@@ -95,7 +112,10 @@ class ReceiverServer:
             asyncio.set_event_loop(loop)
             self._loop = loop
             try:
-                app = make_app(self.workspace, self.base_url)
+                source = (
+                    "--public-url" if self._public_url is not None else "the address it listens on"
+                )
+                app = make_app(self.workspace, self.base_url, url_source=source)
                 self._server = tornado.httpserver.HTTPServer(app, max_body_size=MAX_BODY_BYTES)
                 self._server.add_sockets(self._sockets)
             except BaseException as exc:  # reported to start()

@@ -17,11 +17,13 @@ import pytest
 from nrps_nb.sandbox import CourseSpec, SandboxConfig, SandboxServer
 
 INFO_KEYS = {
+    "profile",
     "issuer",
     "client_id",
     "deployment_id",
     "auth_login_url",
     "auth_token_url",
+    "token_audience",
     "key_set_url",
     "memberships_url",
     "launch_url",
@@ -35,11 +37,13 @@ def test_info(sandbox: SandboxServer) -> None:
     assert base.startswith("http://127.0.0.1:") and not base.endswith("/")
     instructor = sandbox.course_members("intro-stats")[0]["user_id"]
     assert info == {
+        "profile": "sandbox",
         "issuer": base,
         "client_id": "nrps-nb-sandbox-tool",
         "deployment_id": "sandbox-deployment-1",
         "auth_login_url": f"{base}/auth",
         "auth_token_url": f"{base}/token",
+        "token_audience": f"{base}/token",
         "key_set_url": f"{base}/jwks",
         "memberships_url": f"{base}/api/lti/courses/intro-stats/memberships",
         "launch_url": f"{base}/courses/intro-stats/launch?user={instructor}",

@@ -1,0 +1,150 @@
+"""Roster snapshots and enrollment-change events.
+
+Every complete, unfiltered roster fetch is stored as a snapshot (user id, principal role,
+status and roles of each member). Each new snapshot is compared with the previous one of the
+course, and the differences become events: ``joined``, ``left``, ``role_changed``,
+``status_changed``. Most platforms leave inactive members out of NRPS, so "left" comes from
+this set difference; where a platform offers ``rel="differences"``, its Deleted and Inactive
+members are applied to the last snapshot instead (see ``apply_differences``).
+
+Example::
+
+    >>> ws.fetch_roster(course)                      # a snapshot          # doctest: +SKIP
+    >>> ws.roster_changes(course)                    # events since then   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .frames import context_role, normalize_roles
+from .store import Store
+
+__all__ = ["EVENTS", "Entry", "apply_differences", "events", "last_snapshot", "save_snapshot"]
+
+EVENTS = ("joined", "left", "role_changed", "status_changed")
+
+
+@dataclass(frozen=True)
+class Entry:
+    role: str
+    status: str
+    roles: str  # JSON list of full role URIs
+
+
+def _entry(member: dict[str, Any]) -> Entry:
+    roles = normalize_roles(member.get("roles"))
+    status = member.get("status")
+    status = status.strip().rsplit("#", 1)[-1].capitalize() if isinstance(status, str) else ""
+    return Entry(context_role(roles), status or "Active", json.dumps(roles))
+
+
+def entries_from_members(members: list[dict[str, Any]]) -> dict[str, Entry]:
+    return {str(m["user_id"]): _entry(m) for m in members if m.get("user_id") is not None}
+
+
+def last_snapshot(store: Store, course_id: int) -> dict[str, Entry] | None:
+    """The members of the course's latest snapshot, or None when there is none."""
+    with store.transaction() as con:
+        row = con.execute(
+            "SELECT id FROM snapshots WHERE course_id = ? ORDER BY id DESC LIMIT 1", (course_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        rows = con.execute(
+            "SELECT user_id, role, status, roles FROM snapshot_members WHERE snapshot_id = ?",
+            (row["id"],),
+        ).fetchall()
+    return {r["user_id"]: Entry(r["role"], r["status"], r["roles"]) for r in rows}
+
+
+def _diff(
+    old: dict[str, Entry], new: dict[str, Entry]
+) -> list[tuple[str, str, str | None, str | None]]:
+    out: list[tuple[str, str, str | None, str | None]] = []
+    for uid, entry in new.items():
+        before = old.get(uid)
+        if before is None:
+            out.append((uid, "joined", None, entry.role))
+            continue
+        if before.role != entry.role:
+            out.append((uid, "role_changed", before.role, entry.role))
+        if before.status != entry.status:
+            out.append((uid, "status_changed", before.status, entry.status))
+    out.extend((uid, "left", before.role, None) for uid, before in old.items() if uid not in new)
+    return out
+
+
+def save_snapshot(
+    store: Store, course_id: int, members: dict[str, Entry], *, source: str, at: float | None = None
+) -> int:
+    """Store a snapshot and the events since the previous one; return the number of events."""
+    at = time.time() if at is None else at
+    previous = last_snapshot(store, course_id)
+    changes = _diff(previous, members) if previous is not None else []
+    with store.transaction() as con:
+        cur = con.execute(
+            "INSERT INTO snapshots (course_id, fetched_at, source, members) VALUES (?, ?, ?, ?)",
+            (course_id, at, source, len(members)),
+        )
+        snapshot_id = cur.lastrowid
+        con.executemany(
+            "INSERT INTO snapshot_members (snapshot_id, user_id, role, status, roles)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(snapshot_id, uid, e.role, e.status, e.roles) for uid, e in members.items()],
+        )
+        con.executemany(
+            "INSERT INTO roster_events (course_id, at, user_id, event, old, new)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(course_id, at, uid, event, old, new) for uid, event, old, new in changes],
+        )
+        # Keep the latest few snapshots per course; events keep the history.
+        con.execute(
+            "DELETE FROM snapshots WHERE course_id = ? AND id NOT IN (SELECT id FROM snapshots"
+            " WHERE course_id = ? ORDER BY id DESC LIMIT 3)",
+            (course_id, course_id),
+        )
+    return len(changes)
+
+
+def apply_differences(
+    previous: dict[str, Entry], changed: list[dict[str, Any]]
+) -> dict[str, Entry]:
+    """The roster after a ``differences`` answer: Deleted members leave, others are updated."""
+    current = dict(previous)
+    for member in changed:
+        uid = member.get("user_id")
+        if uid is None:
+            continue
+        entry = _entry(member)
+        if entry.status == "Deleted":
+            current.pop(str(uid), None)
+        else:
+            current[str(uid)] = entry
+    return current
+
+
+def events(store: Store, course_id: int) -> pd.DataFrame:
+    """The enrollment events of a course, oldest first."""
+    with store.transaction() as con:
+        rows = con.execute(
+            "SELECT at, user_id, event, old, new FROM roster_events WHERE course_id = ?"
+            " ORDER BY id",
+            (course_id,),
+        ).fetchall()
+    df = pd.DataFrame(
+        {
+            "at": pd.to_datetime([r["at"] for r in rows], unit="s", utc=True),
+            "user_id": pd.array([r["user_id"] for r in rows], dtype="string"),
+            "event": pd.array([r["event"] for r in rows], dtype="string"),
+            "old": pd.array([r["old"] for r in rows], dtype="string"),
+            "new": pd.array([r["new"] for r in rows], dtype="string"),
+        }
+    )
+    df.attrs["course_id"] = course_id
+    return df
