@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,18 @@ import pandas as pd
 from .frames import context_role, normalize_roles
 from .store import Store
 
-__all__ = ["EVENTS", "Entry", "apply_differences", "events", "last_snapshot", "save_snapshot"]
+__all__ = [
+    "EVENTS",
+    "Change",
+    "Entry",
+    "apply_differences",
+    "diff",
+    "entries_from_members",
+    "events",
+    "last_snapshot",
+    "record_snapshot",
+    "save_snapshot",
+]
 
 EVENTS = ("joined", "left", "role_changed", "status_changed")
 
@@ -48,25 +60,31 @@ def entries_from_members(members: list[dict[str, Any]]) -> dict[str, Entry]:
     return {str(m["user_id"]): _entry(m) for m in members if m.get("user_id") is not None}
 
 
-def last_snapshot(store: Store, course_id: int) -> dict[str, Entry] | None:
-    """The members of the course's latest snapshot, or None when there is none."""
-    with store.transaction() as con:
-        row = con.execute(
-            "SELECT id FROM snapshots WHERE course_id = ? ORDER BY id DESC LIMIT 1", (course_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        rows = con.execute(
-            "SELECT user_id, role, status, roles FROM snapshot_members WHERE snapshot_id = ?",
-            (row["id"],),
-        ).fetchall()
+def _last(con: sqlite3.Connection, course_id: int) -> dict[str, Entry] | None:
+    row = con.execute(
+        "SELECT id FROM snapshots WHERE course_id = ? ORDER BY id DESC LIMIT 1", (course_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    rows = con.execute(
+        "SELECT user_id, role, status, roles FROM snapshot_members WHERE snapshot_id = ?",
+        (row["id"],),
+    ).fetchall()
     return {r["user_id"]: Entry(r["role"], r["status"], r["roles"]) for r in rows}
 
 
-def _diff(
-    old: dict[str, Entry], new: dict[str, Entry]
-) -> list[tuple[str, str, str | None, str | None]]:
-    out: list[tuple[str, str, str | None, str | None]] = []
+def last_snapshot(store: Store, course_id: int) -> dict[str, Entry] | None:
+    """The members of the course's latest snapshot, or None when there is none."""
+    with store.transaction() as con:
+        return _last(con, course_id)
+
+
+Change = tuple[str, str, str | None, str | None]  # user_id, event, old, new
+
+
+def diff(old: dict[str, Entry], new: dict[str, Entry]) -> list[Change]:
+    """The enrollment events that turn roster ``old`` into roster ``new``."""
+    out: list[Change] = []
     for uid, entry in new.items():
         before = old.get(uid)
         if before is None:
@@ -80,36 +98,51 @@ def _diff(
     return out
 
 
+def record_snapshot(
+    con: sqlite3.Connection,
+    course_id: int,
+    members: dict[str, Entry],
+    *,
+    source: str,
+    at: float | None = None,
+) -> list[Change]:
+    """Inside a transaction: store a snapshot and the events since the previous one."""
+    at = time.time() if at is None else at
+    previous = _last(con, course_id)
+    changes = diff(previous, members) if previous is not None else []
+    cur = con.execute(
+        "INSERT INTO snapshots (course_id, fetched_at, source, members) VALUES (?, ?, ?, ?)",
+        (course_id, at, source, len(members)),
+    )
+    snapshot_id = cur.lastrowid
+    con.executemany(
+        "INSERT INTO snapshot_members (snapshot_id, user_id, role, status, roles)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(snapshot_id, uid, e.role, e.status, e.roles) for uid, e in members.items()],
+    )
+    con.executemany(
+        "INSERT INTO roster_events (course_id, at, user_id, event, old, new)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(course_id, at, uid, event, old, new) for uid, event, old, new in changes],
+    )
+    # Keep the latest few snapshots per course; the events keep the history.
+    old_ids = con.execute(
+        "SELECT id FROM snapshots WHERE course_id = ? ORDER BY id DESC LIMIT -1 OFFSET 3",
+        (course_id,),
+    ).fetchall()
+    if old_ids:
+        ids = [(r["id"],) for r in old_ids]
+        con.executemany("DELETE FROM snapshot_members WHERE snapshot_id = ?", ids)
+        con.executemany("DELETE FROM snapshots WHERE id = ?", ids)
+    return changes
+
+
 def save_snapshot(
     store: Store, course_id: int, members: dict[str, Entry], *, source: str, at: float | None = None
-) -> int:
-    """Store a snapshot and the events since the previous one; return the number of events."""
-    at = time.time() if at is None else at
-    previous = last_snapshot(store, course_id)
-    changes = _diff(previous, members) if previous is not None else []
+) -> list[Change]:
+    """Store a snapshot in a transaction of its own; return the events it produced."""
     with store.transaction() as con:
-        cur = con.execute(
-            "INSERT INTO snapshots (course_id, fetched_at, source, members) VALUES (?, ?, ?, ?)",
-            (course_id, at, source, len(members)),
-        )
-        snapshot_id = cur.lastrowid
-        con.executemany(
-            "INSERT INTO snapshot_members (snapshot_id, user_id, role, status, roles)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [(snapshot_id, uid, e.role, e.status, e.roles) for uid, e in members.items()],
-        )
-        con.executemany(
-            "INSERT INTO roster_events (course_id, at, user_id, event, old, new)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(course_id, at, uid, event, old, new) for uid, event, old, new in changes],
-        )
-        # Keep the latest few snapshots per course; events keep the history.
-        con.execute(
-            "DELETE FROM snapshots WHERE course_id = ? AND id NOT IN (SELECT id FROM snapshots"
-            " WHERE course_id = ? ORDER BY id DESC LIMIT 3)",
-            (course_id, course_id),
-        )
-    return len(changes)
+        return record_snapshot(con, course_id, members, source=source, at=at)
 
 
 def apply_differences(
