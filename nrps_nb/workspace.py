@@ -22,8 +22,10 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import platformdirs
@@ -31,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from . import history
 from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError
 from .frames import members_to_frame, pseudonymize_frame
 from .http import run_sync
@@ -446,6 +449,8 @@ class Workspace:
         allow_cross_origin: bool = False,
         on_page: Callable[[Page, int], None] | None = None,
         progress: bool | None = None,
+        changes_only: bool = False,
+        _records: list[_Record] | None = None,
     ) -> pd.DataFrame:
         """The roster of ``course`` as a DataFrame (DESIGN §5); see :meth:`fetch_roster`.
 
@@ -454,6 +459,13 @@ class Workspace:
         """
         c = self.resolve_course(course, platform)
         p = self.store.get_platform(c.platform)
+        if changes_only:
+            if role is not None or rlid is not None or resume is not None:
+                raise ConfigError(
+                    "changes_only=True fetches the whole roster; drop role/rlid/resume"
+                )
+            return await self._afetch_changes(c, p, limit=limit, pseudonymize=pseudonymize,
+                                              allow_cross_origin=allow_cross_origin)  # fmt: skip
         bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
 
         def page_done(page: Page, members: int) -> None:
@@ -482,22 +494,22 @@ class Workspace:
         if bar is not None:
             bar.close()
         context = dict(result.context or {})
-        if c.context_id is None and context.get("id"):
-            c = self.store.upsert_course(
-                p.name,
-                c.context_memberships_url,
-                context_id=str(context.get("id")),
-                context_label=context.get("label")
-                if isinstance(context.get("label"), str)
-                else None,
-                context_title=context.get("title")
-                if isinstance(context.get("title"), str)
-                else None,
-            )
+        record = _Record(
+            course=c,
+            context=context if c.context_id is None and context.get("id") else None,
+            differences_url=result.differences_url,
+            # Only a whole, unfiltered roster is a snapshot of the course.
+            members=history.entries_from_members(result.members)
+            if role is None and rlid is None
+            else None,
+        )
+        if _records is None:
+            self._save_records([record])
+        else:
+            _records.append(record)  # fetch_rosters saves every course in one transaction
         for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
-            context.setdefault(k, v)
-        if result.differences_url:
-            self.store.set_differences_url(c.id, result.differences_url)
+            if v is not None or k not in context:
+                context.setdefault(k, v)
         df = members_to_frame(result.members, context=context, platform=p.name, issuer=p.issuer)
         df.attrs.update(
             {
@@ -517,6 +529,114 @@ class Workspace:
             df = pseudonymize_frame(df, self.pseudonym_key())
         return df
 
+    def _save_records(self, records: list[_Record]) -> None:
+        """Course metadata, differences URLs and snapshots of finished fetches: one transaction."""
+        now = time.time()
+        with self.store.transaction() as con:
+            for r in records:
+                ctx = r.context
+                if ctx is not None:
+                    con.execute(
+                        "UPDATE courses SET context_id = COALESCE(context_id, ?),"
+                        " context_label = COALESCE(context_label, ?),"
+                        " context_title = COALESCE(context_title, ?), updated_at = ? WHERE id = ?",
+                        (str(ctx["id"]), _opt(ctx.get("label")), _opt(ctx.get("title")), now,
+                         r.course.id),
+                    )  # fmt: skip
+                if r.differences_url:
+                    con.execute(
+                        "UPDATE courses SET differences_url = ? WHERE id = ?",
+                        (r.differences_url, r.course.id),
+                    )
+                if r.members is not None:
+                    history.record_snapshot(con, r.course.id, r.members, source="fetch", at=now)
+
+    async def _afetch_changes(
+        self,
+        c: Course,
+        p: Platform,
+        *,
+        limit: int | None,
+        pseudonymize: bool,
+        allow_cross_origin: bool,
+    ) -> pd.DataFrame:
+        """The members that changed since the last snapshot (see :meth:`fetch_roster`)."""
+        previous = history.last_snapshot(self.store, c.id)
+        if previous is not None and c.differences_url:
+            # The platform tells us what changed (removed members come back as Deleted).
+            result = await fetch_members(
+                p,
+                self.key,
+                c.differences_url,
+                limit=None,
+                allow_cross_origin=allow_cross_origin,
+            )
+            current = history.apply_differences(previous, result.members)
+            changed_members = result.members
+            source = "differences"
+        else:
+            result = await fetch_members(
+                p,
+                self.key,
+                c.context_memberships_url,
+                limit=limit if limit is not None else p.max_page_size,
+                allow_cross_origin=allow_cross_origin,
+            )
+            current = history.entries_from_members(result.members)
+            source = "fetch"
+            changed_members = []
+        with self.store.transaction() as con:
+            changes = history.record_snapshot(con, c.id, current, source=source)
+            con.execute(
+                "UPDATE courses SET differences_url = ? WHERE id = ?",
+                (result.differences_url or c.differences_url, c.id),
+            )  # fmt: skip
+        if source == "fetch":
+            if previous is None:
+                changed_members = result.members  # the first snapshot: everyone is new
+            else:
+                touched = {uid for uid, _e, _o, _n in changes}
+                changed_members = [m for m in result.members if m["user_id"] in touched]
+                changed_members += [
+                    {"user_id": uid, "status": "Deleted", "roles": json.loads(previous[uid].roles)}
+                    for uid, event, _o, _n in changes
+                    if event == "left"
+                ]
+        context = dict(result.context or {})
+        for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
+            if v is not None:
+                context.setdefault(k, v)
+        df = members_to_frame(changed_members, context=context, platform=p.name, issuer=p.issuer)
+        df.attrs.update(
+            {
+                "platform": p.name,
+                "issuer": p.issuer,
+                "course_id": c.id,
+                "memberships_url": c.context_memberships_url,
+                "pages": result.pages,
+                "complete": True,
+                "changes_only": True,
+                "baseline": previous is None,
+                "source": source,
+                "events": len(changes),
+                "differences_url": result.differences_url,
+                "warnings": list(result.warnings),
+            }
+        )
+        if pseudonymize:
+            df = pseudonymize_frame(df, self.pseudonym_key())
+        return df
+
+    def roster_changes(self, course: object, *, platform: str | None = None) -> pd.DataFrame:
+        """Enrollment events of a course (joined, left, role_changed, status_changed), oldest
+        first, one row each, from the snapshots of its fetches.
+
+        >>> ws.fetch_roster(course); ...; ws.fetch_roster(course)             # doctest: +SKIP
+        >>> ws.roster_changes(course)                                         # doctest: +SKIP
+        """
+        c = self.resolve_course(course, platform)
+        return history.events(self.store, c.id)
+
     def fetch_roster(
         self,
         course: object,
@@ -529,6 +649,7 @@ class Workspace:
         resume: IncompleteRoster | None = None,
         allow_cross_origin: bool = False,
         progress: bool | None = None,
+        changes_only: bool = False,
     ) -> pd.DataFrame:
         """The roster of ``course`` as a pandas DataFrame, one row per member.
 
@@ -536,6 +657,11 @@ class Workspace:
         ``courses()``. If the fetch fails midway, :class:`IncompleteRoster` carries the members
         so far; pass it back as ``resume=`` to continue where it stopped. ``progress``: a
         ``tqdm.auto`` bar of members and pages (None: in a notebook or on a terminal only).
+
+        Every whole, unfiltered fetch is kept as a snapshot of the course. With
+        ``changes_only=True`` the result holds only the members that changed since the last
+        snapshot (left members as status ``Deleted``), using the platform's ``differences``
+        link where it offers one; :meth:`roster_changes` lists the events.
 
         >>> df = ws.fetch_roster(launch, role="Learner")                      # doctest: +SKIP
         >>> df[["name", "role"]].head()                                       # doctest: +SKIP
@@ -555,6 +681,7 @@ class Workspace:
                     allow_cross_origin=allow_cross_origin,
                     on_page=bar.on_page if bar is not None else None,
                     progress=False,
+                    changes_only=changes_only,
                 )
             )
         except BaseException:
@@ -621,9 +748,14 @@ class Workspace:
                 )
             rlid = {resolved[0].id: rlid}
         rlids: Mapping[int, str] = rlid or {}
-        gate = asyncio.Semaphore(concurrency)
+        # ``concurrency`` bounds the requests in flight per host; the pages of one course are
+        # fetched in order, so a course holds one slot from its first page to its last.
+        gates: dict[str, asyncio.Semaphore] = {}
+        records: list[_Record] = []
 
         async def one(c: Course) -> pd.DataFrame | NrpsNbError:
+            host = urlsplit(c.context_memberships_url).netloc.lower()
+            gate = gates.setdefault(host, asyncio.Semaphore(concurrency))
             async with gate:
                 result: pd.DataFrame | NrpsNbError
                 try:
@@ -634,6 +766,7 @@ class Workspace:
                         rlid=rlids.get(c.id),
                         pseudonymize=pseudonymize,
                         progress=False,
+                        _records=records,
                     )
                 except NrpsNbError as exc:
                     result = exc
@@ -641,7 +774,11 @@ class Workspace:
                     on_course(c, result)
                 return result
 
-        results = await asyncio.gather(*(one(c) for c in resolved))
+        try:
+            results = await asyncio.gather(*(one(c) for c in resolved))
+        finally:
+            if records:
+                await asyncio.to_thread(self._save_records, records)
         frames = [r for r in results if isinstance(r, pd.DataFrame)]
         status = pd.DataFrame(
             [
@@ -723,3 +860,17 @@ def _both(
         second(course, result)
 
     return call
+
+
+@dataclass
+class _Record:
+    """What a finished fetch teaches the workspace (saved in one transaction)."""
+
+    course: Course
+    context: dict[str, Any] | None
+    differences_url: str | None
+    members: dict[str, history.Entry] | None
+
+
+def _opt(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
