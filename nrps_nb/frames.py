@@ -27,6 +27,7 @@ from .roles import TEST_USER, context_role, normalize_role, normalize_roles
 
 __all__ = [
     "COLUMNS",
+    "FrameBuilder",
     "PSEUDONYMIZED_COLUMNS",
     "context_role",
     "members_to_frame",
@@ -117,6 +118,116 @@ def _first_message(message: object) -> dict[str, Any] | None:
     return None
 
 
+class FrameBuilder:
+    """Builds the roster DataFrame page by page.
+
+    Each page's members are normalized into column lists as soon as the page arrives (the NRPS
+    client does it while the next page is in flight), so the raw member dicts need not wait
+    for the end, and the final step only turns the lists into pandas arrays. A member seen
+    again on a later page replaces its earlier row (de-duplication by ``user_id``).
+
+    >>> b = FrameBuilder(); b.add([{"user_id": "1", "roles": ["Learner"]}])
+    >>> b.build(platform="demo").loc[0, "role"]
+    'Learner'
+    """
+
+    def __init__(self) -> None:
+        self._cols: dict[str, list[Any]] = {c: [] for c in STRING_COLUMNS}
+        self._roles: list[list[str]] = []
+        self._role: list[str] = []
+        self._test: list[bool] = []
+        self._extras: list[str | None] = []
+        self._custom: dict[str, dict[int, Any]] = {}
+        self._index: dict[str, int] = {}
+        self.duplicates = 0
+
+    def __len__(self) -> int:
+        return len(self._role)
+
+    def add(self, members: Iterable[dict[str, Any]]) -> None:
+        cols = self._cols
+        for member in members:
+            uid = _text(member.get("user_id"))
+            at = self._index.get(uid) if uid is not None else None
+            if at is None:
+                at = len(self._role)
+                if uid is not None:
+                    self._index[uid] = at
+                for c in STRING_COLUMNS:
+                    cols[c].append(None)
+                self._roles.append([])
+                self._role.append("Other")
+                self._test.append(False)
+                self._extras.append(None)
+            else:
+                self.duplicates += 1  # a later page has the fresher entry
+                for column in self._custom.values():
+                    column.pop(at, None)
+            for c in STRING_COLUMNS:
+                cols[c][at] = _text(member.get(c))
+            cols["status"][at] = _status(member.get("status"))
+            roles = normalize_roles(member.get("roles"))
+            self._roles[at] = roles
+            self._role[at] = context_role(roles)
+            self._test[at] = TEST_USER in roles
+            extra = {k: v for k, v in member.items() if k not in _KNOWN_FIELDS}
+            self._extras[at] = (
+                json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
+                if extra
+                else None
+            )
+            message = _first_message(member.get("message"))
+            if message is not None:
+                values = message.get("https://purl.imsglobal.org/spec/lti/claim/custom")
+                if isinstance(values, dict):
+                    for name, value in values.items():
+                        self._custom.setdefault(f"custom_{name}", {})[at] = (
+                            value if isinstance(value, str) else json.dumps(value)
+                        )
+
+    def snapshot_rows(self) -> list[tuple[str, str, str, list[str]]]:
+        """(user_id, role, status, roles) of every member with a user id (for history)."""
+        ids, status = self._cols["user_id"], self._cols["status"]
+        return [
+            (uid, self._role[i], status[i], self._roles[i])
+            for i, uid in enumerate(ids)
+            if uid is not None
+        ]
+
+    def build(
+        self,
+        *,
+        context: dict[str, Any] | None = None,
+        platform: str | None = None,
+        issuer: str | None = None,
+        fetched_at: datetime | None = None,
+    ) -> pd.DataFrame:
+        n = len(self._role)
+        fetched = fetched_at or datetime.now(UTC)
+        role_col = self._role
+        ctx = context if isinstance(context, dict) else {}
+        data: dict[str, Any] = {}
+        for c in STRING_COLUMNS:
+            data[c] = pd.array(self._cols[c], dtype="string")
+        data["roles"] = pd.Series(self._roles, dtype=object)
+        data["role"] = pd.array(role_col, dtype="string")
+        data["is_instructor"] = pd.array([r == "Instructor" for r in role_col], dtype="boolean")
+        data["is_teaching_assistant"] = pd.array(
+            [r == "TeachingAssistant" for r in role_col], dtype="boolean"
+        )
+        data["is_learner"] = pd.array([r == "Learner" for r in role_col], dtype="boolean")
+        data["is_test_user"] = pd.array(self._test, dtype="boolean")
+        for c in ("id", "label", "title"):
+            data[f"context_{c}"] = pd.array([_text(ctx.get(c))] * n, dtype="string")
+        data["platform"] = pd.array([platform] * n, dtype="string")
+        data["issuer"] = pd.array([issuer] * n, dtype="string")
+        data["fetched_at"] = pd.Series([pd.Timestamp(fetched)] * n, dtype="datetime64[us, UTC]")
+        data["extras"] = pd.array(self._extras, dtype="string")
+        for name, values in sorted(self._custom.items()):
+            data[name] = pd.array([_text(values.get(i)) for i in range(n)], dtype="string")
+        return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
 def members_to_frame(
     members: Iterable[dict[str, Any]],
     *,
@@ -125,55 +236,10 @@ def members_to_frame(
     issuer: str | None = None,
     fetched_at: datetime | None = None,
 ) -> pd.DataFrame:
-    """The roster DataFrame (DESIGN §5) of raw NRPS members."""
-    members = list(members)
-    n = len(members)
-    fetched = fetched_at or datetime.now(UTC)
-    cols: dict[str, list[Any]] = {c: [None] * n for c in STRING_COLUMNS}
-    roles_col: list[list[str]] = [[] for _ in range(n)]
-    role_col: list[str] = ["Other"] * n
-    test_col: list[bool] = [False] * n
-    extras_col: list[str | None] = [None] * n
-    custom: dict[str, list[Any]] = {}
-    for i, member in enumerate(members):
-        for c in STRING_COLUMNS:
-            cols[c][i] = _text(member.get(c))
-        cols["status"][i] = _status(member.get("status"))
-        roles = normalize_roles(member.get("roles"))
-        roles_col[i] = roles
-        role_col[i] = context_role(roles)
-        test_col[i] = TEST_USER in roles
-        extra = {k: v for k, v in member.items() if k not in _KNOWN_FIELDS}
-        if extra:
-            extras_col[i] = json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
-        message = _first_message(member.get("message"))
-        if message is not None:
-            values = message.get("https://purl.imsglobal.org/spec/lti/claim/custom")
-            if isinstance(values, dict):
-                for name, value in values.items():
-                    column = custom.setdefault(f"custom_{name}", [None] * n)
-                    column[i] = value if isinstance(value, str) else json.dumps(value)
-    ctx = context if isinstance(context, dict) else {}
-    data: dict[str, Any] = {}
-    for c in STRING_COLUMNS:
-        data[c] = pd.array(cols[c], dtype="string")
-    data["roles"] = pd.Series(roles_col, dtype=object)
-    data["role"] = pd.array(role_col, dtype="string")
-    data["is_instructor"] = pd.array([r == "Instructor" for r in role_col], dtype="boolean")
-    data["is_teaching_assistant"] = pd.array(
-        [r == "TeachingAssistant" for r in role_col], dtype="boolean"
-    )
-    data["is_learner"] = pd.array([r == "Learner" for r in role_col], dtype="boolean")
-    data["is_test_user"] = pd.array(test_col, dtype="boolean")
-    for c in ("id", "label", "title"):
-        data[f"context_{c}"] = pd.array([_text(ctx.get(c))] * n, dtype="string")
-    data["platform"] = pd.array([platform] * n, dtype="string")
-    data["issuer"] = pd.array([issuer] * n, dtype="string")
-    data["fetched_at"] = pd.Series([pd.Timestamp(fetched)] * n, dtype="datetime64[us, UTC]")
-    data["extras"] = pd.array(extras_col, dtype="string")
-    for name, values in sorted(custom.items()):
-        data[name] = pd.array([_text(v) if v is not None else None for v in values], dtype="string")
-    return pd.DataFrame(data, index=pd.RangeIndex(n))
+    """The roster DataFrame (DESIGN §5) of raw NRPS members (duplicates merged by user_id)."""
+    builder = FrameBuilder()
+    builder.add(members)
+    return builder.build(context=context, platform=platform, issuer=issuer, fetched_at=fetched_at)
 
 
 def pseudonymize_frame(df: pd.DataFrame, key: bytes) -> pd.DataFrame:

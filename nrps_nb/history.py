@@ -33,6 +33,7 @@ __all__ = [
     "apply_differences",
     "diff",
     "entries_from_members",
+    "entries_from_rows",
     "events",
     "last_snapshot",
     "record_snapshot",
@@ -54,6 +55,11 @@ def _entry(member: dict[str, Any]) -> Entry:
     status = member.get("status")
     status = status.strip().rsplit("#", 1)[-1].capitalize() if isinstance(status, str) else ""
     return Entry(context_role(roles), status or "Active", json.dumps(roles))
+
+
+def entries_from_rows(rows: list[tuple[str, str, str, list[str]]]) -> dict[str, Entry]:
+    """Snapshot entries from already-normalized (user_id, role, status, roles) rows."""
+    return {uid: Entry(role, status, json.dumps(roles)) for uid, role, status, roles in rows}
 
 
 def entries_from_members(members: list[dict[str, Any]]) -> dict[str, Entry]:

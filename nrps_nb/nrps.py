@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
@@ -71,12 +72,20 @@ MAX_PAGES = 100_000
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long to keep trying a throttled or failing GET (never a token POST)."""
+    """How long to keep trying a throttled or failing GET (never a token POST).
+
+    ``slow_below``/``slow_pause``: when a page's ``X-Rate-Limit-Remaining`` (Canvas's
+    throttle budget) is below ``slow_below``, the next request waits first, up to
+    ``slow_pause`` seconds as the budget nears zero, so that the platform can refill it
+    before it throttles. Tests and benchmarks may replace ``DEFAULT_RETRY`` (read per call).
+    """
 
     max_retries: int = 5
     budget: float = 120.0  # seconds in total spent waiting
     base_delay: float = 1.0
     max_delay: float = 30.0
+    slow_below: float = 100.0
+    slow_pause: float = 2.0
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -122,6 +131,18 @@ def _retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _low_budget_pause(response: httpx.Response, retry: RetryPolicy) -> float:
+    """The pause before the next request when ``X-Rate-Limit-Remaining`` runs low."""
+    try:
+        remaining = float(response.headers.get("x-rate-limit-remaining", ""))
+    except ValueError:
+        return 0.0
+    if not remaining < retry.slow_below or retry.slow_below <= 0:  # also NaN
+        return 0.0
+    share = (retry.slow_below - max(0.0, remaining)) / retry.slow_below
+    return min(retry.slow_pause, retry.slow_pause * share)
 
 
 def _is_canvas_throttle(response: httpx.Response) -> bool:
@@ -232,6 +253,7 @@ class _Fetcher:
         self.allow_cross_origin = allow_cross_origin
         self.retry = retry
         self.token: AccessToken | None = None
+        self.pause = 0.0  # before the next request: the platform's throttle budget is low
 
     def check(self, url: str) -> None:
         check_url(
@@ -287,6 +309,9 @@ class _Fetcher:
 
     async def get(self, url: str) -> httpx.Response:
         self.check(url)
+        if self.pause > 0:
+            pause, self.pause = self.pause, 0.0
+            await asyncio.sleep(pause)
         refreshed = False
         attempt = 0
         waited = 0.0
@@ -309,6 +334,7 @@ class _Fetcher:
             else:
                 status = response.status_code
                 if status == 200:
+                    self.pause = _low_budget_pause(response, self.retry)
                     return response
                 body = _error_body(response)
                 detail = describe_error_body(body)
@@ -326,7 +352,7 @@ class _Fetcher:
                         status=status,
                     )
                     delay = _retry_after(response)
-                elif status in (502, 503, 504):
+                elif status in (500, 502, 503, 504):
                     error = ServiceUnavailable(
                         f"{url} is unavailable (HTTP {status}{suffix})", url=url, status=status
                     )
@@ -354,7 +380,7 @@ async def iter_pages(
     rlid: str | None = None,
     resume_url: str | None = None,
     allow_cross_origin: bool = False,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    retry: RetryPolicy | None = None,
 ) -> AsyncIterator[Page]:
     """Yield the pages of a roster in order (raises on the first failing page).
 
@@ -366,39 +392,65 @@ async def iter_pages(
     wanted = expand_role_filter(role)
     # Next links are followed verbatim: platforms that echo rlid (Blackboard) keep theirs.
     first = merge_query(url, {"role": wanted, "limit": limit, "rlid": rlid})
+    retry = retry if retry is not None else DEFAULT_RETRY
     fetcher = _Fetcher(platform, key, url, allow_cross_origin=allow_cross_origin, retry=retry)
-    next_url: str | None = resume_url or first
     seen: set[str] = set()
     pages = 0
-    while next_url is not None:
-        if next_url in seen:
+
+    async def start(page_url: str) -> asyncio.Task[httpx.Response]:
+        if page_url in seen:
             raise BadResponse(
-                f"the platform's next link repeats a page already fetched ({next_url})"
+                f"the platform's next link repeats a page already fetched ({page_url})"
             )
-        if pages >= MAX_PAGES:
+        if len(seen) >= MAX_PAGES:
             raise BadResponse(f"more than {MAX_PAGES} pages; stopping (a next-link loop?)")
-        seen.add(next_url)
-        page_url = next_url
-        response = await fetcher.get(page_url)
-        members, context, next_in_body, warnings = _parse_body(response, page_url)
-        rels = links_by_rel(response.headers.get_list("link"), base_url=page_url)
-        next_url = rels.get("next") or next_in_body
-        pages += 1
-        if next_url is not None and not members:
-            warnings.append(f"page {pages} was empty but had a next link; stopped there")
-            next_url = None
-        kept = members
-        if wanted is not None:
-            kept = [m for m in members if has_role(normalize_roles(m.get("roles")), wanted)]
-        yield Page(
-            url=page_url,
-            members=kept,
-            next_url=next_url,
-            differences_url=rels.get("differences"),
-            context=context,
-            warnings=warnings,
-            filtered_out=len(members) - len(kept),
-        )
+        seen.add(page_url)
+        task = asyncio.ensure_future(fetcher.get(page_url))
+        # Let the request go out now, so that parsing this page overlaps with the network.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return task
+
+    pending_url = resume_url or first
+    pending: asyncio.Task[httpx.Response] | None = await start(pending_url)
+    try:
+        while pending is not None:
+            response = await pending
+            page_url, pending = pending_url, None
+            rels = links_by_rel(response.headers.get_list("link"), base_url=page_url)
+            link_next = rels.get("next")
+            if link_next is not None and link_next not in seen and len(seen) < MAX_PAGES:
+                pending_url, pending = link_next, await start(link_next)  # prefetch
+            members, context, next_in_body, warnings = _parse_body(response, page_url)
+            next_url = link_next or next_in_body
+            pages += 1
+            if next_url is not None and not members:
+                warnings.append(f"page {pages} was empty but had a next link; stopped there")
+                next_url = None
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        await pending
+                    pending = None
+            kept = members
+            if wanted is not None:
+                kept = [m for m in members if has_role(normalize_roles(m.get("roles")), wanted)]
+            yield Page(
+                url=page_url,
+                members=kept,
+                next_url=next_url,
+                differences_url=rels.get("differences"),
+                context=context,
+                warnings=warnings,
+                filtered_out=len(members) - len(kept),
+            )
+            if next_url is not None and pending is None:
+                pending_url, pending = next_url, await start(next_url)  # raises on a loop
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 async def fetch_members(
@@ -411,7 +463,7 @@ async def fetch_members(
     rlid: str | None = None,
     resume_url: str | None = None,
     allow_cross_origin: bool = False,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    retry: RetryPolicy | None = None,
     on_page: Callable[[Page, int], None] | None = None,
     initial_members: list[dict[str, Any]] | None = None,
 ) -> RosterResult:

@@ -35,7 +35,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from . import history
 from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError
-from .frames import members_to_frame, pseudonymize_frame
+from .frames import FrameBuilder, members_to_frame, pseudonymize_frame
 from .http import run_sync
 from .keys import ToolKey
 from .launch import Launch
@@ -468,7 +468,13 @@ class Workspace:
                                               allow_cross_origin=allow_cross_origin)  # fmt: skip
         bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
 
+        builder = FrameBuilder()
+        if resume is not None:
+            builder.add(resume.members)
+
         def page_done(page: Page, members: int) -> None:
+            # Runs while the next page is in flight: normalizing now overlaps with the network.
+            builder.add(page.members)
             if bar is not None:
                 bar.on_page(page, members)
             if on_page is not None:
@@ -499,7 +505,7 @@ class Workspace:
             context=context if c.context_id is None and context.get("id") else None,
             differences_url=result.differences_url,
             # Only a whole, unfiltered roster is a snapshot of the course.
-            members=history.entries_from_members(result.members)
+            members=history.entries_from_rows(builder.snapshot_rows())
             if role is None and rlid is None
             else None,
         )
@@ -510,7 +516,7 @@ class Workspace:
         for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
             if v is not None or k not in context:
                 context.setdefault(k, v)
-        df = members_to_frame(result.members, context=context, platform=p.name, issuer=p.issuer)
+        df = builder.build(context=context, platform=p.name, issuer=p.issuer)
         df.attrs.update(
             {
                 "platform": p.name,
@@ -543,7 +549,9 @@ class Workspace:
                         (str(ctx["id"]), _opt(ctx.get("label")), _opt(ctx.get("title")), now,
                          r.course.id),
                     )  # fmt: skip
-                if r.differences_url:
+                # A differences URL is "changes since this fetch": keep it only with the
+                # snapshot of the same fetch (a filtered fetch would skip changes before it).
+                if r.differences_url and r.members is not None:
                     con.execute(
                         "UPDATE courses SET differences_url = ? WHERE id = ?",
                         (r.differences_url, r.course.id),

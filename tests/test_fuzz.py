@@ -47,7 +47,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 )
 def test_member_normalizer_never_raises(raw: list[dict[str, Any]], context: Any) -> None:
     df = members_to_frame(raw, context=context, platform="p", issuer="https://i")
-    assert len(df) == len(raw)
+    assert len(df) <= len(raw)  # duplicates of a user_id are merged
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
     assert df["status"].notna().all()
     assert all(isinstance(r, list) for r in df["roles"])
