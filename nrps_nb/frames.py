@@ -36,6 +36,11 @@ __all__ = [
     "pseudonymize_frame",
 ]
 
+# pandas' ``string`` dtype with Python storage: the values are Python strings already, so the
+# frame shares them instead of converting every value to Arrow (pyarrow's storage, the default
+# when it is installed, costs ~10x more time to build and is not needed for a roster).
+STRING = pd.StringDtype("python")
+
 STRING_COLUMNS = (
     "user_id",
     "status",
@@ -208,9 +213,9 @@ class FrameBuilder:
         ctx = context if isinstance(context, dict) else {}
         data: dict[str, Any] = {}
         for c in STRING_COLUMNS:
-            data[c] = pd.array(self._cols[c], dtype="string")
+            data[c] = pd.array(self._cols[c], dtype=STRING)
         data["roles"] = pd.Series(self._roles, dtype=object)
-        data["role"] = pd.array(role_col, dtype="string")
+        data["role"] = pd.array(role_col, dtype=STRING)
         data["is_instructor"] = pd.array([r == "Instructor" for r in role_col], dtype="boolean")
         data["is_teaching_assistant"] = pd.array(
             [r == "TeachingAssistant" for r in role_col], dtype="boolean"
@@ -218,13 +223,13 @@ class FrameBuilder:
         data["is_learner"] = pd.array([r == "Learner" for r in role_col], dtype="boolean")
         data["is_test_user"] = pd.array(self._test, dtype="boolean")
         for c in ("id", "label", "title"):
-            data[f"context_{c}"] = pd.array([_text(ctx.get(c))] * n, dtype="string")
-        data["platform"] = pd.array([platform] * n, dtype="string")
-        data["issuer"] = pd.array([issuer] * n, dtype="string")
+            data[f"context_{c}"] = pd.array([_text(ctx.get(c))] * n, dtype=STRING)
+        data["platform"] = pd.array([platform] * n, dtype=STRING)
+        data["issuer"] = pd.array([issuer] * n, dtype=STRING)
         data["fetched_at"] = pd.Series([pd.Timestamp(fetched)] * n, dtype="datetime64[us, UTC]")
-        data["extras"] = pd.array(self._extras, dtype="string")
+        data["extras"] = pd.array(self._extras, dtype=STRING)
         for name, values in sorted(self._custom.items()):
-            data[name] = pd.array([_text(values.get(i)) for i in range(n)], dtype="string")
+            data[name] = pd.array([_text(values.get(i)) for i in range(n)], dtype=STRING)
         return pd.DataFrame(data, index=pd.RangeIndex(n))
 
 
@@ -252,7 +257,7 @@ def pseudonymize_frame(df: pd.DataFrame, key: bytes) -> pd.DataFrame:
 
     keep = [c for c in PSEUDONYMIZED_COLUMNS if c in df.columns]
     out = df[keep].copy()
-    out["user_id"] = pd.array([pseudo(u) for u in df["user_id"]], dtype="string")
+    out["user_id"] = pd.array([pseudo(u) for u in df["user_id"]], dtype=STRING)
     out.attrs = {k: v for k, v in df.attrs.items()}
     out.attrs["pseudonymized"] = True
     return out

@@ -59,7 +59,8 @@ def _entry(member: dict[str, Any]) -> Entry:
 
 def entries_from_rows(rows: list[tuple[str, str, str, list[str]]]) -> dict[str, Entry]:
     """Snapshot entries from already-normalized (user_id, role, status, roles) rows."""
-    return {uid: Entry(role, status, json.dumps(roles)) for uid, role, status, roles in rows}
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    return {uid: Entry(role, status, dumps(roles)) for uid, role, status, roles in rows}
 
 
 def entries_from_members(members: list[dict[str, Any]]) -> dict[str, Entry]:
