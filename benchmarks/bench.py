@@ -238,10 +238,17 @@ def register(ws: Workspace, sb: Sandbox) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    big, n_courses, huge = (2_000, 60, 10_000) if args.quick else (20_000, 300, 100_000)
+    big, n_courses, huge = (
+        (200, 8, 1_000)
+        if args.smoke
+        else (2_000, 60, 10_000)
+        if args.quick
+        else (20_000, 300, 100_000)
+    )
     ws = Workspace(tempfile.mkdtemp(prefix="nrps_nb-bench-"))
     jwk = ws.tool_jwks()["keys"][0]
     rows: list[dict[str, Any]] = []

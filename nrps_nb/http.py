@@ -48,8 +48,13 @@ __all__ = [
 T = TypeVar("T")
 
 USER_AGENT = f"nrps_nb/{__about__.__version__} httpx/{httpx.__version__}"
+# Read when a loop's client is created: tests that need a short timeout (a hanging platform)
+# may monkeypatch ``nrps_nb.http.TIMEOUT`` before the fetch (the sync API makes a new client
+# for every call; inside a running loop, call ``close_client()`` first).
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# Keep as many idle connections as may be open: with fewer, concurrent course fetches would
+# churn through new TCP (and TLS) connections.
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from .app import SandboxServer, make_app, run
 from .config import DEFAULT_COURSES, DEFAULT_TOOL_URL, CourseSpec, SandboxConfig
+from .faults import Fault
 
 __all__ = [
     "DEFAULT_COURSES",
     "DEFAULT_TOOL_URL",
     "CourseSpec",
+    "Fault",
     "SandboxConfig",
     "SandboxServer",
     "make_app",

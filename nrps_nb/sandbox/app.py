@@ -8,8 +8,9 @@ import json
 import signal
 import socket
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import tornado.netutil
 import tornado.web
@@ -18,6 +19,7 @@ from tornado.httpserver import HTTPServer
 from .base import log_request
 from .config import DEFAULT_TOOL_URL, SandboxConfig
 from .discovery import JwksHandler, OpenIdConfigurationHandler
+from .faults import Fault, FaultBook
 from .keys import PlatformKey
 from .nrps import MembershipsHandler
 from .oidc import AuthHandler, LoginInitiationHandler
@@ -28,6 +30,7 @@ from .storage import STORAGE_FRAME, EmbedHandler, StorageFrameHandler
 from .tokens import TokenHandler
 
 _COURSE = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
+T = TypeVar("T")
 
 
 def make_app(platform: Platform) -> tornado.web.Application:
@@ -192,6 +195,60 @@ class SandboxServer:
     def course_members(self, course_id: str) -> list[dict[str, Any]]:
         """A copy of every NRPS member dict of the course, in listing order."""
         return self._course(course_id).members_copy()
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's loop (between requests) and return its result."""
+        loop = self._loop
+        if loop is None or self._platform is None:
+            raise RuntimeError("the SandboxServer is not started; call start() first")
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+
+    def mutate(
+        self,
+        course_id: str,
+        *,
+        drop: Iterable[str] = (),
+        deactivate: Iterable[str] = (),
+        add: int = 0,
+        change_role: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Change a course's roster; returns the user ids of the ``add`` new learners.
+
+        ``drop`` removes members, ``deactivate`` makes them Inactive (left out of the listing
+        on platforms that list active enrolments only), ``change_role`` maps user ids to
+        Learner, Instructor or TeachingAssistant. Memberships answers reflect the change at
+        once; a differences URL handed out before lists exactly the changed members
+        (removed ones with status Deleted). KeyError for an unknown course or member.
+        """
+        self._course(course_id)
+        drop, deactivate = list(drop), list(deactivate)
+        roles = dict(change_role or {})
+        return self._on_loop(
+            lambda: self._running.mutate(
+                course_id, drop=drop, deactivate=deactivate, add=add, change_role=roles
+            )
+        )
+
+    def set_faults(self, *faults: Fault) -> None:
+        """Replace the injected faults (and their counters); no arguments: no more faults."""
+        for fault in faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"not a Fault: {fault!r}")
+        book = FaultBook(tuple(faults))
+
+        def install() -> None:
+            self._running.faults = book
+
+        self._on_loop(install)
+
+    @property
+    def faults_fired(self) -> list[int]:
+        """How often each installed fault has fired so far."""
+        return list(self._running.faults.fired)
 
     def revoke_access_tokens(self) -> None:
         """Forget every access token issued so far (as an LMS does after a restart)."""

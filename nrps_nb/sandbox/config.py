@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .faults import Fault
 from .profiles import DEFAULT_PROFILE, PRIVACY_LEVELS, PROFILES
 
 DEFAULT_TOOL_URL = "http://127.0.0.1:8765"
 
 # Course ids appear verbatim in URL paths, so keep them to unreserved characters.
 _COURSE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_COURSE_SIZE = 1_000_000  # 100,000 members generate in about 2 s and take about 100 MB
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class CourseSpec:
             raise ValueError(
                 f"a course needs at least 2 members (instructor + test student): {self.size}"
             )
+        if self.size > MAX_COURSE_SIZE:
+            raise ValueError(f"a course has at most {MAX_COURSE_SIZE} members: {self.size}")
 
 
 DEFAULT_COURSES: tuple[CourseSpec, ...] = (
@@ -51,6 +55,19 @@ class SandboxConfig:
     page the way their platform does. ``proxy_strips_authorization`` puts a web server in
     front that drops the Authorization header of service requests (Moodle behind Apache with
     PHP-FPM); ``enrollment_limit`` overrides Open edX's roster limit.
+
+    For tests and benchmarks:
+
+    * ``faults``: failures of the memberships service (429, Canvas's 403 throttle, 5xx, a hang,
+      token revocation, a garbage page, a next link to another host), see ``faults.Fault``.
+    * ``differences``: the plain sandbox sends ``rel="differences"`` links (the Blackboard
+      profile always does). ``SandboxServer.mutate()`` changes a course's roster; a
+      differences URL (``?since=<stamp>``) lists the members changed since that stamp, removed
+      ones with status ``Deleted``, deactivated ones ``Inactive`` (NRPS 2.0).
+    * ``rate_limit_budget``: Canvas-style ``X-Rate-Limit-Remaining`` headers. Each memberships
+      request costs ``rate_limit_cost``, the budget refills at ``rate_limit_refill`` a second,
+      and a request the remaining budget cannot pay is throttled the way Canvas does
+      (HTTP 403 "403 Forbidden (Rate Limit Exceeded)").
     """
 
     tool_url: str = DEFAULT_TOOL_URL
@@ -66,6 +83,11 @@ class SandboxConfig:
     privacy: str = "public"
     proxy_strips_authorization: bool = False
     enrollment_limit: int | None = None  # None: the profile's
+    faults: tuple[Fault, ...] = ()
+    differences: bool = False
+    rate_limit_budget: float | None = None  # None: no X-Rate-Limit-Remaining header
+    rate_limit_cost: float = 1.0
+    rate_limit_refill: float = 0.0  # budget units a second
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -89,6 +111,14 @@ class SandboxConfig:
             raise ValueError("need 1 <= default_page_size <= max_page_size")
         if self.latency < 0:
             raise ValueError("latency must be >= 0")
+        self.faults = tuple(self.faults)
+        for fault in self.faults:
+            if not isinstance(fault, Fault):
+                raise ValueError(f"faults must be sandbox.faults.Fault values, not {fault!r}")
+        if self.rate_limit_budget is not None and self.rate_limit_budget <= 0:
+            raise ValueError("rate_limit_budget must be > 0 (or None)")
+        if self.rate_limit_cost < 0 or self.rate_limit_refill < 0:
+            raise ValueError("rate_limit_cost and rate_limit_refill must be >= 0")
 
     @property
     def tool_login_url(self) -> str:

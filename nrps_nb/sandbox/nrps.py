@@ -8,16 +8,19 @@ and rlid handling and error shapes (``profiles.py`` says which).
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 from .base import BaseHandler
+from .faults import CANVAS_THROTTLE_TEXT, ERROR_KINDS, GARBAGE_PAGE
 from .profiles import LIS_V2_MEDIA_TYPE, Profile, nrps_message
 from .roster import Course, member_section
 from .signing import InvalidToken
-from .state import Platform
+from .state import AccessTokens, Platform
 from .vocab import (
     LIS,
     LTI_CLAIM,
@@ -79,9 +82,9 @@ def with_message(member: dict[str, Any]) -> dict[str, Any]:
     return {**member, "message": [message]}
 
 
-def _filtered(platform: Platform, course: Course, role: str | None) -> list[dict[str, Any]]:
+def _filtered(platform: Platform, course: Course, role: str | None) -> Sequence[dict[str, Any]]:
     if role is None:
-        return list(course.members)
+        return course.members  # a tuple: pages are slices, no copy of a 100k roster
     key = (course.course_id, role)
     cached = platform.role_filter_cache.get(key)
     if cached is None:
@@ -92,10 +95,10 @@ def _filtered(platform: Platform, course: Course, role: str | None) -> list[dict
 
 def _role_members(
     platform: Platform, course: Course, mode: str, role: str | None
-) -> list[dict[str, Any]]:
+) -> Sequence[dict[str, Any]]:
     """The members a role filter selects, the way the profile's platform filters."""
     if role is None or mode == "ignored":
-        return list(course.members)
+        return course.members
     key = (course.course_id, f"{mode}:{role}")
     cached = platform.role_filter_cache.get(key)
     if cached is None:
@@ -112,6 +115,16 @@ def _role_members(
             cached = [m for m in course.members if role in m["roles"]]
         platform.role_filter_cache[key] = cached
     return cached
+
+
+def _changed(
+    platform: Platform, course: Course, generation: int, role: str | None
+) -> list[dict[str, Any]]:
+    """The differences listing: members changed after ``generation`` (removed: Deleted)."""
+    changed = platform.changed_since(course, generation)
+    if role is None:
+        return changed
+    return [m for m in changed if role in m["roles"]]
 
 
 def _positive(name: str, raw: str | None) -> int | None:
@@ -137,7 +150,13 @@ class MembershipsHandler(BaseHandler):
     """The memberships URL of a course (``/api/lti/courses/<id>/memberships`` in the sandbox;
     each profile uses its platform's path)."""
 
-    def get(self, url_id: str) -> None:
+    _page_no = 1  # the 1-based page of the listing this request asked for
+    _gone = False  # the client closed the connection
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+
+    async def get(self, url_id: str) -> None:
         p = self.platform
         p.stats["nrps_requests"] += 1
         try:
@@ -150,24 +169,67 @@ class MembershipsHandler(BaseHandler):
                 raise NrpsError(404, "not_found", f"no course {url_id!r}")
             body: dict[str, Any] | None
             if p.profile.paging == "cursor":
-                body, next_url = self._page(course)
-                link = f'<{next_url}>; rel="next"' if next_url is not None else None
+                body, next_url, differences_url = self._page(course)
+                rels = [(next_url, "next")] if next_url is not None else []
+                if differences_url is not None:
+                    rels.append((differences_url, "differences"))
+                link = ", ".join(f'<{url}>; rel="{rel}"' for url, rel in rels) or None
             else:
                 body, link = self._profile_page(course)
         except NrpsError as err:
             self._send_error(err)
             return
+        faults = p.faults.due(self._page_no)
+        for fault in faults:
+            if fault.kind == "hang":
+                await asyncio.sleep(fault.hang)
+                if self._gone:
+                    return
+        for fault in faults:
+            if fault.kind in ERROR_KINDS:
+                retry_after = fault.retry_after_header()
+                if retry_after is not None:
+                    self.set_header("Retry-After", retry_after)
+                if fault.kind == "canvas-403":
+                    self._send_text(403, CANVAS_THROTTLE_TEXT)
+                else:
+                    phrase = HTTPStatus(fault.status).phrase
+                    self._send_error(NrpsError(fault.status, "fault", f"{phrase} (sandbox fault)"))
+                return
+        cost = p.config.rate_limit_cost
+        remaining = p.rate_limit_remaining(cost)
+        if remaining is not None:
+            if remaining < 0:  # Canvas: the bucket is empty
+                self.set_header("X-Rate-Limit-Remaining", "0.0")
+                self._send_text(403, CANVAS_THROTTLE_TEXT)
+                return
+            self.set_header("X-Request-Cost", f"{cost:g}")
+            self.set_header("X-Rate-Limit-Remaining", f"{remaining:.2f}")
+        elif p.profile.name == "canvas":
+            self.set_header("X-Request-Cost", "0.0123")
+            self.set_header("X-Rate-Limit-Remaining", "699.98")
+        for fault in faults:
+            if fault.kind == "foreign-next" and link is not None:
+                link = link.replace(p.base_url, fault.url.rstrip("/"))
         if link is not None:
             self.set_header("Link", link)
-        if body is None:  # Sakai: no members, no JSON at all
+        if any(f.kind == "garbage" for f in faults):
+            self.set_status(200)
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(GARBAGE_PAGE)
+        elif body is None:  # Sakai: no members, no JSON at all
             self.set_status(200)
             self.set_header("Content-Type", "application/json")
             self.finish(b"")
-            return
-        if p.profile.name == "canvas":
-            self.set_header("X-Request-Cost", "0.0123")
-            self.set_header("X-Rate-Limit-Remaining", "699.98")
-        self.send_json(200, body, p.profile.media_type)
+        else:
+            self.send_json(200, body, p.profile.media_type)
+        if any(f.kind == "revoke" for f in faults):
+            p.access_tokens = AccessTokens()  # every access token issued so far is void
+
+    def _send_text(self, status: int, text: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(text)
 
     def _send_error(self, err: NrpsError) -> None:
         shape = self.platform.profile.error_shape
@@ -259,6 +321,7 @@ class MembershipsHandler(BaseHandler):
         p = self.platform
         profile, q = p.profile, self._query
         raw_role, rlid = q("role"), q("rlid")
+        since = self._since()
         limit = _positive("limit", q("limit"))
         default_size, cap = p.page_sizes()
         if profile.rlid == "refused" and rlid is not None:
@@ -283,6 +346,8 @@ class MembershipsHandler(BaseHandler):
         if raw_role is not None and raw_role.strip() and profile.role_filter != "ignored":
             role = normalize_role(raw_role.strip())
         members = _role_members(p, course, profile.role_filter, role)
+        if since is not None:
+            members = _changed(p, course, since, None if profile.role_filter == "ignored" else role)
         total = len(members)
         base = p.memberships_url(course.course_id)
         # Page size and offset, and the query of the page after this one.
@@ -292,6 +357,9 @@ class MembershipsHandler(BaseHandler):
             keep.append(("role", raw_role))
         if rlid is not None:
             keep.append(("rlid", rlid))
+        differences = f"{base}?{urlencode([*keep, ('since', p.stamps[-1])])}"
+        if since is not None:
+            keep.append(("since", p.stamps[since]))
         size: int | None
         if scheme == "canvas":
             size = min(
@@ -313,6 +381,7 @@ class MembershipsHandler(BaseHandler):
             if size is None:
                 offset = 0  # Moodle and Sakai ignore the offset without a limit
         page = members[offset : offset + size] if size is not None else members[offset:]
+        self._page_no = offset // size + 1 if size else 1
         more = size is not None and offset + size < total
         if profile.next_when_full:  # Moodle 3.7/3.8: every full page has a next link
             more = size is not None and len(page) == size
@@ -337,10 +406,8 @@ class MembershipsHandler(BaseHandler):
             else:
                 query = urlencode([*keep, ("limit", size), ("offset", offset + size)])
             rels.append((f"{base}?{query}", "next"))
-        if profile.differences:
-            rels.append((f"{base}?since={p.started_at}", "differences"))
-        if profile.differences and q("since") is not None:
-            page = []  # a static roster: nothing changed since then
+        if p.differences_enabled:
+            rels.append((differences, "differences"))
         if rlid is not None:
             page = [
                 {
@@ -354,6 +421,8 @@ class MembershipsHandler(BaseHandler):
                         )
                     ],
                 }
+                if m["status"] != "Deleted"
+                else m
                 for m in page
             ]
         if not page and profile.empty_body_when_empty:
@@ -371,8 +440,23 @@ class MembershipsHandler(BaseHandler):
         except ValueError as exc:
             raise NrpsError(400, "invalid_request", str(exc)) from exc
 
-    def _page(self, course: Course) -> tuple[dict[str, Any], str | None]:
+    def _since(self) -> int | None:
+        """The generation a differences request's ``since`` names (None: not one)."""
+        p = self.platform
+        raw = self._query("since")
+        if raw is None:
+            return None
+        if not p.differences_enabled:
+            raise NrpsError(400, "invalid_request", "this platform offers no differences")
+        generation = p.generation_of(raw)
+        if generation is None:
+            raise NrpsError(400, "invalid_request", f"since {raw!r} is not a differences stamp")
+        return generation
+
+    def _page(self, course: Course) -> tuple[dict[str, Any], str | None, str | None]:
+        """A page of the plain sandbox: (body, next URL, differences URL)."""
         p, cfg = self.platform, self.platform.config
+        since = self._since()
         raw_role, raw_limit = self._query("role"), self._query("limit")
         rlid, raw_cursor = self._query("rlid"), self._query("cursor")
         if raw_role is not None and not raw_role.strip():
@@ -391,32 +475,42 @@ class MembershipsHandler(BaseHandler):
             )
         offset = 0
         if raw_cursor is not None:
-            offset = self._open_cursor(raw_cursor, course, role, rlid)
-        members = _filtered(p, course, role)
+            offset = self._open_cursor(raw_cursor, course, role, rlid, since)
+        members = _filtered(p, course, role) if since is None else _changed(p, course, since, role)
+        self._page_no = offset // limit + 1
         if offset > len(members):
             raise NrpsError(400, "invalid_request", "cursor is past the end of the listing")
         page = members[offset : offset + limit]
         if rlid is not None:
-            page = [with_message(m) for m in page]
+            page = [with_message(m) if m["status"] != "Deleted" else m for m in page]
         body = {
             "id": f"{p.base_url}{self.request.uri}",
             "context": course.context(),
             "members": page,
         }
-        next_url = None
+        next_url = differences_url = None
+        base = p.memberships_url(course.course_id)
+        stamp = p.stamps[since] if since is not None else None
         if offset + limit < len(members):
             cursor = p.signer.seal(
                 CURSOR_PURPOSE,
-                {"c": course.course_id, "o": offset + limit, "r": role or "", "l": rlid or ""},
-            )
+                {"c": course.course_id, "o": offset + limit, "r": role or "", "l": rlid or "",
+                 "s": since if since is not None else -1},
+            )  # fmt: skip
             # Keep the caller's own parameters so that the next URL, followed verbatim,
             # continues exactly this listing.
-            params = [("role", raw_role), ("limit", raw_limit), ("rlid", rlid), ("cursor", cursor)]
+            params = [("role", raw_role), ("limit", raw_limit), ("rlid", rlid), ("since", stamp),
+                      ("cursor", cursor)]  # fmt: skip
             query = urlencode([(k, v) for k, v in params if v is not None])
-            next_url = f"{p.memberships_url(course.course_id)}?{query}"
-        return body, next_url
+            next_url = f"{base}?{query}"
+        if p.differences_enabled:
+            params = [("role", raw_role), ("rlid", rlid), ("since", p.stamps[-1])]
+            differences_url = f"{base}?{urlencode([(k, v) for k, v in params if v is not None])}"
+        return body, next_url, differences_url
 
-    def _open_cursor(self, raw: str, course: Course, role: str | None, rlid: str | None) -> int:
+    def _open_cursor(
+        self, raw: str, course: Course, role: str | None, rlid: str | None, since: int | None
+    ) -> int:
         p = self.platform
         try:
             data = p.signer.open(CURSOR_PURPOSE, raw)
@@ -426,11 +520,12 @@ class MembershipsHandler(BaseHandler):
             data.get("c") != course.course_id
             or data.get("r") != (role or "")
             or data.get("l") != (rlid or "")
+            or data.get("s", -1) != (since if since is not None else -1)
         ):
             raise NrpsError(
                 400,
                 "invalid_request",
-                "cursor belongs to a different listing (course, role or rlid)",
+                "cursor belongs to a different listing (course, role, rlid or since)",
             )
         offset = data.get("o")
         if not isinstance(offset, int) or offset < 0:
