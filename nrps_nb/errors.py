@@ -10,6 +10,7 @@ Tree::
     ├── ConfigError                 unknown platform, bad preset, missing key, bad URL
     │   └── InsecureURLError        plain http:// to a non-loopback host
     ├── StoreError                  the workspace database cannot be read or written
+    │   └── StoreFull               too many pending logins (a flood); try again later
     ├── LaunchError                 a launch failed one of the DESIGN §4 checks
     │   ├── InvalidState            state unknown, used or expired
     │   ├── InvalidJWT              not a JWT, or a forbidden alg
@@ -62,6 +63,7 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailable",
     "StoreError",
+    "StoreFull",
     "TokenError",
     "UnknownDeployment",
     "UnknownRegistration",
@@ -90,6 +92,12 @@ class StoreError(NrpsNbError):
     """The workspace database could not be read or written."""
 
     code = "store_error"
+
+
+class StoreFull(StoreError):
+    """A bounded table is full (a flood of login initiations); try again later."""
+
+    code = "store_full"
 
 
 class LaunchError(NrpsNbError):

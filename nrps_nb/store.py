@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, StoreError, StoreFull
 from .registry import Course, Platform
 
 __all__ = ["DB_NAME", "KEY_NAME", "MAX_LOGIN_STATES", "Store"]
@@ -461,7 +461,7 @@ class Store:
             con.execute("DELETE FROM login_states WHERE expires_at < ?", (now,))
             (live,) = con.execute("SELECT COUNT(*) FROM login_states").fetchone()
             if live >= MAX_LOGIN_STATES:
-                raise StoreError(f"too many pending logins ({live}); try again in a few minutes")
+                raise StoreFull(f"too many pending logins ({live}); try again in a few minutes")
             con.execute(
                 "INSERT INTO login_states (state, nonce, platform, lti_deployment_id,"
                 " target_link_uri, created_at, expires_at, storage_target)"

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import tornado.web
 
-from ..errors import ConfigError, LaunchError, NrpsNbError, StoreError
+from ..errors import ConfigError, LaunchError, NrpsNbError, StoreError, StoreFull
 from ..http import get_json
 from ..jose import JwksCache
 from ..launch import (
@@ -188,6 +188,8 @@ class _Base(tornado.web.RequestHandler):
         except LaunchError as exc:
             log.info("refused (%s): %s", exc.check, exc)
             self.fail(exc.http_status, exc, str(exc))
+        except StoreFull as exc:
+            self.fail(503, None, str(exc), "Try again in a few minutes.")
         except (ConfigError, StoreError) as exc:
             self.fail(500, None, str(exc), "Check the workspace and the platform registration.")
         except NrpsNbError as exc:
