@@ -146,5 +146,17 @@ class PlatformKey:
         return jwt.encode(claims, self.private, algorithm=alg, headers=hdrs)
 
 
+def add_scripted_platform(ws: Any, server: ThreadedApp, name: str = "lms") -> Any:
+    """Register a scripted server as platform ``name`` (token at /token, keys at /jwks)."""
+    return ws.add_platform(
+        name,
+        issuer="https://lms.example.edu",
+        client_id="c",
+        auth_login_url=server.base_url + "/auth",
+        auth_token_url=server.base_url + "/token",
+        key_set_url=server.base_url + "/jwks",
+    )
+
+
 def now() -> int:
     return int(time.time())

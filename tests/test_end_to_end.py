@@ -27,7 +27,7 @@ from nrps_nb.oauth import clear_token_cache
 from nrps_nb.sandbox import SandboxServer
 from nrps_nb.server import ReceiverServer
 
-from .helpers import Scripted, respond, scripted_server
+from .helpers import Scripted, add_scripted_platform, respond, scripted_server
 
 
 def test_launch_is_captured_and_roster_matches_the_platform(
@@ -203,10 +203,7 @@ def test_platform_answering_html(ws: Workspace) -> None:
     script.add("/members", respond(200, b"<html><body>Please log in</body></html>",
                                    {"Content-Type": "text/html"}))  # fmt: skip
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         with pytest.raises(BadResponse, match="HTML page"):
             ws.fetch_roster(server.base_url + "/members", platform="lms")
         script.routes["/token"] = [respond(400, {"error": "invalid_scope",
@@ -235,10 +232,7 @@ def test_pages_after_a_failure_are_not_lost(ws: Workspace) -> None:
                               {"Link": '</m3?x=A%2Fb>; rel="next"'}))  # fmt: skip
     script.add("/m3", respond(404, {"error": "gone"}))
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         with pytest.raises(IncompleteRoster) as exc:
             ws.fetch_roster(server.base_url + "/m", platform="lms")
         assert [m["user_id"] for m in exc.value.members] == ["u1", "2"]
@@ -266,10 +260,7 @@ def test_401_refreshes_the_token_once(ws: Workspace) -> None:
 
     script.add("/m", members)
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         df = ws.fetch_roster(server.base_url + "/m", platform="lms")
         assert df["user_id"].tolist() == ["a"]
         clear_token_cache()
@@ -285,10 +276,7 @@ def test_next_link_to_another_origin_is_not_followed(ws: Workspace) -> None:
     script.add("/m", respond(200, {"members": [{"user_id": "a"}]},
                              {"Link": '<http://localhost:9/steal>; rel="next"'}))  # fmt: skip
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         with pytest.raises(IncompleteRoster) as exc:
             ws.fetch_roster(server.base_url + "/m", platform="lms")
     assert "another origin" in str(exc.value)
@@ -300,10 +288,7 @@ def test_next_link_loop_stops(ws: Workspace) -> None:
     script.add("/token", respond(200, {"access_token": "t"}))
     script.add("/m", respond(200, {"members": [{"user_id": "a"}]}, {"Link": '</m>; rel="next"'}))
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         with pytest.raises(IncompleteRoster, match="repeats"):
             ws.fetch_roster(server.base_url + "/m", platform="lms")
 
@@ -316,10 +301,7 @@ def test_throttling_is_retried_with_retry_after(ws: Workspace) -> None:
                respond(503, b"", {"Retry-After": "0"}),
                respond(200, {"members": [{"user_id": "a"}]}))  # fmt: skip
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         df = ws.fetch_roster(server.base_url + "/m", platform="lms")
     assert df["user_id"].tolist() == ["a"]
     assert sum(1 for m, u, _ in script.requests if u == "/m") == 4
@@ -332,10 +314,7 @@ def test_service_unavailable_after_the_budget(ws: Workspace) -> None:
     script.add("/token", respond(200, {"access_token": "t"}))
     script.add("/m", respond(503, b"", {"Retry-After": "0"}))
     with scripted_server(script) as server:
-        ws.add_platform("lms", issuer="https://lms.example.edu", client_id="c",
-                        auth_login_url=server.base_url + "/auth",
-                        auth_token_url=server.base_url + "/token",
-                        key_set_url=server.base_url + "/jwks")  # fmt: skip
+        add_scripted_platform(ws, server)
         with pytest.raises(ServiceUnavailable, match="gave up after 6 attempts"):
             ws.fetch_roster(server.base_url + "/m", platform="lms")
     assert sum(1 for m, u, _ in script.requests if u == "/m") == nrps.DEFAULT_RETRY.max_retries + 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import tornado.web
 
+from .roster import Course
 from .state import Platform
 
 log = logging.getLogger("nrps_nb.sandbox")
@@ -57,6 +58,24 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
+
+    def launching_member(self, course_id: str) -> tuple[Course, str] | None:
+        """The course and the active user a launch is for, or None after an error page."""
+        p = self.platform
+        p.stats["launch_requests"] += 1
+        course = p.courses.get(course_id)
+        if course is None:
+            self.send_html(404, "Not found", f"<h1>No course {esc(course_id)}</h1>")
+            return None
+        user_id = self.get_argument("user", course.instructor["user_id"])
+        member = course.member(user_id)
+        if member is None:
+            self.send_html(404, "Not found", f"<h1>No user {esc(user_id)} in {esc(course_id)}</h1>")
+            return None
+        if member["status"] != "Active":
+            self.send_html(403, "Forbidden", "<h1>This enrollment is not active</h1>")
+            return None
+        return course, user_id
 
     def send_json(self, status: int, body: Any, content_type: str = "application/json") -> None:
         self.set_status(status)

@@ -117,19 +117,12 @@ class EmbedHandler(BaseHandler):
 
     def get(self, course_id: str) -> None:
         p = self.platform
-        p.stats["launch_requests"] += 1
-        course = p.courses.get(course_id)
-        if course is None:
-            self.send_html(404, "Not found", f"<h1>No course {esc(course_id)}</h1>")
+        found = self.launching_member(course_id)
+        if found is None:
             return
-        user_id = self.get_argument("user", course.instructor["user_id"])
+        course, user_id = found
         member = course.member(user_id)
-        if member is None:
-            self.send_html(404, "Not found", f"<h1>No user {esc(user_id)} in {esc(course_id)}</h1>")
-            return
-        if member["status"] != "Active":
-            self.send_html(403, "Forbidden", "<h1>This enrollment is not active</h1>")
-            return
+        assert member is not None  # launching_member checked it
         target = self.get_argument("target", "iframe")
         if target not in ("iframe", "window"):
             self.send_html(400, "Bad request", "<h1>target must be iframe or window</h1>")
