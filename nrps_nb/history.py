@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,30 @@ def _entry(member: dict[str, Any]) -> Entry:
 def entries_from_rows(rows: list[tuple[str, str, str, list[str]]]) -> dict[str, Entry]:
     """Snapshot entries from already-normalized (user_id, role, status, roles) rows."""
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    return {uid: Entry(role, status, dumps(roles)) for uid, role, status, roles in rows}
+    cache: dict[tuple[str, ...], str] = {}  # rosters repeat a few role sets
+
+    def roles_json(roles: list[str]) -> str:
+        key = tuple(roles)
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = dumps(roles)
+        return text
+
+    return {uid: Entry(role, status, roles_json(roles)) for uid, role, status, roles in rows}
 
 
 def entries_from_members(members: list[dict[str, Any]]) -> dict[str, Entry]:
     return {str(m["user_id"]): _entry(m) for m in members if m.get("user_id") is not None}
+
+
+def _encode(members: dict[str, Entry]) -> bytes:
+    data = {uid: [e.role, e.status, e.roles] for uid, e in members.items()}
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 1)
+
+
+def _decode(blob: bytes) -> dict[str, Entry]:
+    data = json.loads(zlib.decompress(blob))
+    return {uid: Entry(role, status, roles) for uid, (role, status, roles) in data.items()}
 
 
 def _last(con: sqlite3.Connection, course_id: int) -> dict[str, Entry] | None:
@@ -73,7 +93,12 @@ def _last(con: sqlite3.Connection, course_id: int) -> dict[str, Entry] | None:
     ).fetchone()
     if row is None:
         return None
-    rows = con.execute(
+    blob = con.execute(
+        "SELECT data FROM snapshot_blobs WHERE snapshot_id = ?", (row["id"],)
+    ).fetchone()
+    if blob is not None:
+        return _decode(blob["data"])
+    rows = con.execute(  # a snapshot from before snapshot_blobs
         "SELECT user_id, role, status, roles FROM snapshot_members WHERE snapshot_id = ?",
         (row["id"],),
     ).fetchall()
@@ -122,10 +147,9 @@ def record_snapshot(
         (course_id, at, source, len(members)),
     )
     snapshot_id = cur.lastrowid
-    con.executemany(
-        "INSERT INTO snapshot_members (snapshot_id, user_id, role, status, roles)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(snapshot_id, uid, e.role, e.status, e.roles) for uid, e in members.items()],
+    con.execute(
+        "INSERT INTO snapshot_blobs (snapshot_id, data) VALUES (?, ?)",
+        (snapshot_id, _encode(members)),
     )
     con.executemany(
         "INSERT INTO roster_events (course_id, at, user_id, event, old, new)"
@@ -139,6 +163,7 @@ def record_snapshot(
     ).fetchall()
     if old_ids:
         ids = [(r["id"],) for r in old_ids]
+        con.executemany("DELETE FROM snapshot_blobs WHERE snapshot_id = ?", ids)
         con.executemany("DELETE FROM snapshot_members WHERE snapshot_id = ?", ids)
         con.executemany("DELETE FROM snapshots WHERE id = ?", ids)
     return changes

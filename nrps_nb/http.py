@@ -1,6 +1,7 @@
 """The shared HTTP layer: one httpx.AsyncClient per event loop, the sync facade, URLs, Links.
 
-* ``get_client()``: the loop's client, with timeouts, a User-Agent and TLS verification on.
+* ``get_client()``: the loop's client, with timeouts, a User-Agent and TLS verification on
+  (or, inside ``client_lanes()``, the lane the current task holds).
 * ``run_sync(coro)``: run a coroutine from sync code, on this thread when no loop runs, and on
   a private background loop inside Jupyter (ipykernel already runs one; never ``asyncio.run``
   there, never nest_asyncio).
@@ -20,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
+import functools
+import ssl
 import threading
 import weakref
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
@@ -36,6 +40,7 @@ from .registry import check_url
 __all__ = [
     "USER_AGENT",
     "Link",
+    "client_lanes",
     "get_client",
     "get_json",
     "links_by_rel",
@@ -60,23 +65,99 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
     weakref.WeakKeyDictionary()
 )
 _clients_lock = threading.Lock()
+# The client a task of ``client_lanes()`` holds (None: the loop's shared client).
+_lane: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.ContextVar(
+    "nrps_nb_lane", default=None
+)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi, or SSL_CERT_FILE/DIR), built once.
+
+    Building it loads the CA bundle, about 50 ms; every client of the process shares it.
+    """
+    return httpx.create_ssl_context(verify=True)
+
+
+def _new_client(limits: httpx.Limits) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=TIMEOUT,
+        limits=limits,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        verify=_tls_context(),
+    )
 
 
 def get_client() -> httpx.AsyncClient:
-    """The httpx client of the running event loop (a client cannot be shared between loops)."""
+    """The httpx client of the running event loop (a client cannot be shared between loops).
+
+    Inside :func:`client_lanes`, the lane client the current task holds.
+    """
+    lane = _lane.get()
+    if lane is not None and not lane.is_closed:
+        return lane
     loop = asyncio.get_running_loop()
     with _clients_lock:
         client = _clients.get(loop)
         if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                timeout=TIMEOUT,
-                limits=LIMITS,
-                headers={"User-Agent": USER_AGENT},
-                follow_redirects=False,
-                verify=True,
-            )
+            client = _new_client(LIMITS)
             _clients[loop] = client
     return client
+
+
+class Lanes:
+    """``n`` small clients handed out one per task: see :func:`client_lanes`."""
+
+    def __init__(self, n: int) -> None:
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        self._all: list[httpx.AsyncClient] = []
+        self._n = n
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
+        """Hold a lane for the duration of the block; ``get_client()`` returns it there."""
+        if self._free.empty() and len(self._all) < self._n:
+            # A few connections each: a lane's course pages and, now and then, a token request
+            # to another host (Canvas's sso.canvaslms.com), without closing the page connection.
+            client = _new_client(httpx.Limits(max_connections=4, max_keepalive_connections=4))
+            self._all.append(client)
+        else:
+            client = await self._free.get()
+        token = _lane.set(client)
+        try:
+            yield client
+        finally:
+            _lane.reset(token)
+            self._free.put_nowait(client)
+
+    async def aclose(self) -> None:
+        for client in self._all:
+            await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def client_lanes(n: int) -> AsyncIterator[Lanes]:
+    """At most ``n`` concurrent tasks, each with its own keep-alive client while it runs.
+
+    httpcore's connection pool rescans every connection and waiting request whenever a request
+    starts or ends, so one shared pool of 32 busy connections spends more time in that
+    bookkeeping than on the network (300 one-page courses over 50 ms loopback: 2.9 s through one
+    pool, 0.7 s through 32 lanes). A lane is a small pool of its own; holding one also bounds
+    the concurrency, like a semaphore.
+
+    >>> async with client_lanes(8) as lanes:                        # doctest: +SKIP
+    ...     async with lanes.lane():
+    ...         response = await get_client().get(url)
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    lanes = Lanes(n)
+    try:
+        yield lanes
+    finally:
+        await lanes.aclose()
 
 
 async def close_client() -> None:

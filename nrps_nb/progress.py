@@ -21,8 +21,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pandas as pd
-
 from .errors import NrpsNbError
 from .nrps import Page
 from .registry import Course
@@ -66,10 +64,11 @@ class CoursesProgress:
         self._lock = threading.Lock()
         self._bar = _tqdm(enabled, desc="rosters", unit=" courses", total=total)
 
-    def on_course(self, course: Course, result: pd.DataFrame | NrpsNbError) -> None:
+    def on_course(self, course: Course, result: int | NrpsNbError) -> None:
+        """A course finished with ``result`` members, or failed with that error."""
         with self._lock:
-            if isinstance(result, pd.DataFrame):
-                self.members += len(result)
+            if isinstance(result, int):
+                self.members += result
             else:
                 self.failed += 1
             self._bar.update(1)

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +36,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from . import history
 from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError
-from .frames import FrameBuilder, members_to_frame, pseudonymize_frame
-from .http import run_sync
+from .frames import FrameBuilder, RosterPart, build_frame, members_to_frame, pseudonymize_frame
+from .http import Lanes, run_sync
 from .keys import ToolKey
 from .launch import Launch
 from .nrps import Page, fetch_members
@@ -466,6 +467,49 @@ class Workspace:
                 )
             return await self._afetch_changes(c, p, limit=limit, pseudonymize=pseudonymize,
                                               allow_cross_origin=allow_cross_origin)  # fmt: skip
+        records: list[_Record] = [] if _records is None else _records
+        part, attrs = await self._afetch_part(
+            c,
+            p,
+            role=role,
+            limit=limit,
+            rlid=rlid,
+            resume=resume,
+            allow_cross_origin=allow_cross_origin,
+            on_page=on_page,
+            progress=progress,
+            records=records,
+        )
+        # The snapshot is written on a worker thread while the frame is built (SQLite lets go
+        # of the GIL while it writes); both are done before the frame is returned.
+        saving = asyncio.to_thread(self._save_records, records) if _records is None else None
+        saved = asyncio.ensure_future(saving) if saving is not None else None
+        try:
+            df = build_frame([part])
+        finally:
+            if saved is not None:
+                await saved
+        df.attrs.update(attrs)
+        if pseudonymize:
+            df = pseudonymize_frame(df, self.pseudonym_key())
+        return df
+
+    async def _afetch_part(
+        self,
+        c: Course,
+        p: Platform,
+        *,
+        role: str | None,
+        limit: int | None,
+        rlid: str | None,
+        resume: IncompleteRoster | None = None,
+        allow_cross_origin: bool = False,
+        on_page: Callable[[Page, int], None] | None = None,
+        progress: bool | None = False,
+        records: list[_Record] | None = None,
+    ) -> tuple[RosterPart, dict[str, Any]]:
+        """One course's members, normalized page by page, and the frame's attrs (not built yet:
+        ``fetch_rosters`` builds one frame of every course)."""
         bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
 
         builder = FrameBuilder()
@@ -509,31 +553,27 @@ class Workspace:
             if role is None and rlid is None
             else None,
         )
-        if _records is None:
+        if records is None:
             self._save_records([record])
         else:
-            _records.append(record)  # fetch_rosters saves every course in one transaction
+            records.append(record)  # fetch_rosters saves every course in one transaction
         for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
             if v is not None or k not in context:
                 context.setdefault(k, v)
-        df = builder.build(context=context, platform=p.name, issuer=p.issuer)
-        df.attrs.update(
-            {
-                "platform": p.name,
-                "issuer": p.issuer,
-                "course_id": c.id,
-                "memberships_url": c.context_memberships_url,
-                "pages": result.pages + (resume.pages if resume is not None else 0),
-                "complete": result.complete,
-                "differences_url": result.differences_url,
-                "warnings": list(result.warnings),
-                "role_filter": role,
-                "rlid": rlid,
-            }
-        )
-        if pseudonymize:
-            df = pseudonymize_frame(df, self.pseudonym_key())
-        return df
+        part = RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))
+        attrs = {
+            "platform": p.name,
+            "issuer": p.issuer,
+            "course_id": c.id,
+            "memberships_url": c.context_memberships_url,
+            "pages": result.pages + (resume.pages if resume is not None else 0),
+            "complete": result.complete,
+            "differences_url": result.differences_url,
+            "warnings": list(result.warnings),
+            "role_filter": role,
+            "rlid": rlid,
+        }
+        return part, attrs
 
     def _save_records(self, records: list[_Record]) -> None:
         """Course metadata, differences URLs and snapshots of finished fetches: one transaction."""
@@ -728,7 +768,8 @@ class Workspace:
                 limit=limit,
                 rlid=rlid,
                 pseudonymize=pseudonymize,
-                on_course=_both(bar.on_course if bar is not None else None, on_course),
+                bar=bar,
+                on_course=on_course,
             )
         finally:
             if bar is not None:
@@ -743,7 +784,8 @@ class Workspace:
         limit: int | None,
         rlid: str | Mapping[int, str] | None,
         pseudonymize: bool,
-        on_course: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None,
+        bar: CoursesProgress | None,
+        on_course: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None = None,
     ) -> pd.DataFrame:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -757,54 +799,67 @@ class Workspace:
             rlid = {resolved[0].id: rlid}
         rlids: Mapping[int, str] = rlid or {}
         # ``concurrency`` bounds the requests in flight per host; the pages of one course are
-        # fetched in order, so a course holds one slot from its first page to its last.
-        gates: dict[str, asyncio.Semaphore] = {}
+        # fetched in order, so a course holds one lane (one client) from its first page to its
+        # last. Every course's members go into one frame at the end.
+        lanes: dict[str, Lanes] = {}
+        platforms: dict[str, Platform] = {}  # read once per call, not once per course
         records: list[_Record] = []
 
-        async def one(c: Course) -> pd.DataFrame | NrpsNbError:
+        async def one(c: Course) -> tuple[RosterPart, dict[str, Any]] | NrpsNbError:
             host = urlsplit(c.context_memberships_url).netloc.lower()
-            gate = gates.setdefault(host, asyncio.Semaphore(concurrency))
-            async with gate:
-                result: pd.DataFrame | NrpsNbError
+            pool = lanes.get(host)
+            if pool is None:
+                pool = lanes[host] = Lanes(concurrency)
+            async with pool.lane():
+                result: tuple[RosterPart, dict[str, Any]] | NrpsNbError
                 try:
-                    result = await self.afetch_roster(
-                        c,
-                        role=role,
-                        limit=limit,
-                        rlid=rlids.get(c.id),
-                        pseudonymize=pseudonymize,
-                        progress=False,
-                        _records=records,
+                    p = platforms.get(c.platform) or self.store.get_platform(c.platform)
+                    platforms[c.platform] = p
+                    result = await self._afetch_part(
+                        c, p, role=role, limit=limit, rlid=rlids.get(c.id), records=records
                     )
                 except NrpsNbError as exc:
                     result = exc
-                if on_course is not None:
-                    on_course(c, result)
-                return result
+            if bar is not None:
+                bar.on_course(c, len(result[0].builder) if isinstance(result, tuple) else result)
+            if on_course is not None:  # a frame of this course only when someone asks for it
+                on_course(c, self._part_frame(result, pseudonymize))
+            return result
 
         try:
             results = await asyncio.gather(*(one(c) for c in resolved))
         finally:
+            for pool in lanes.values():
+                await pool.aclose()
             if records:
                 await asyncio.to_thread(self._save_records, records)
-        frames = [r for r in results if isinstance(r, pd.DataFrame)]
+        parts = [r[0] for r in results if isinstance(r, tuple)]
         status = pd.DataFrame(
             [
                 {
                     "course_id": c.id,
                     "memberships_url": c.context_memberships_url,
-                    "ok": isinstance(r, pd.DataFrame),
-                    "members": len(r) if isinstance(r, pd.DataFrame) else None,
-                    "error": None if isinstance(r, pd.DataFrame) else f"{type(r).__name__}: {r}",
+                    "ok": isinstance(r, tuple),
+                    "members": len(r[0].builder) if isinstance(r, tuple) else None,
+                    "error": None if isinstance(r, tuple) else f"{type(r).__name__}: {r}",
                 }
                 for c, r in zip(resolved, results, strict=True)
             ]
         )
-        df = pd.concat(frames, ignore_index=True) if frames else members_to_frame([])
-        if pseudonymize and not frames:
+        df = build_frame(parts)
+        if pseudonymize:
             df = pseudonymize_frame(df, self.pseudonym_key())
         df.attrs = {"status": status, "complete": bool(status["ok"].all()) if len(status) else True}
         return df
+
+    def _part_frame(
+        self, result: tuple[RosterPart, dict[str, Any]] | NrpsNbError, pseudonymize: bool
+    ) -> pd.DataFrame | NrpsNbError:
+        if not isinstance(result, tuple):
+            return result
+        df = build_frame([result[0]])
+        df.attrs.update(result[1])
+        return pseudonymize_frame(df, self.pseudonym_key()) if pseudonymize else df
 
     def fetch_rosters(
         self,
@@ -832,7 +887,7 @@ class Workspace:
                     limit=limit,
                     rlid=rlid,
                     pseudonymize=pseudonymize,
-                    on_course=bar.on_course if bar is not None else None,
+                    bar=bar,
                 )
             )
         finally:
@@ -856,18 +911,8 @@ def _course_desc(course: Course) -> str:
     )
 
 
-def _both(
-    first: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None,
-    second: Callable[[Course, pd.DataFrame | NrpsNbError], None] | None,
-) -> Callable[[Course, pd.DataFrame | NrpsNbError], None] | None:
-    if first is None or second is None:
-        return first or second
-
-    def call(course: Course, result: pd.DataFrame | NrpsNbError) -> None:
-        first(course, result)
-        second(course, result)
-
-    return call
+def _opt(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -878,7 +923,3 @@ class _Record:
     context: dict[str, Any] | None
     differences_url: str | None
     members: dict[str, history.Entry] | None
-
-
-def _opt(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

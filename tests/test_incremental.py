@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from nrps_nb import Workspace
+from nrps_nb.history import _decode
 from nrps_nb.sandbox import SandboxConfig, SandboxServer
 from nrps_nb.sandbox.vocab import ROLE_LEARNER, ROLE_TEST_USER
 from nrps_nb.server import ReceiverServer
@@ -174,3 +175,27 @@ def test_changes_only_on_platform_profiles(tmp_path: Path, profile: str) -> None
         role = dict(zip(changes["user_id"], changes["role"], strict=True))
         assert role[promoted] == "TeachingAssistant"
         assert len(ws.fetch_roster(url, changes_only=True)) == 0
+
+
+def test_snapshot_of_an_older_workspace_still_counts(ws: Workspace, lms: SandboxServer) -> None:
+    """Snapshots were once stored a row per member (snapshot_members); now one compressed
+    blob per snapshot. A workspace's old-form snapshot is still the baseline of the next fetch,
+    and old snapshots are pruned from both tables."""
+    url = lms.memberships_url(COURSE)
+    ws.fetch_roster(url)
+    with ws.store.transaction() as con:  # turn the stored snapshot into the old form
+        (snap_id, blob) = con.execute("SELECT snapshot_id, data FROM snapshot_blobs").fetchone()
+        rows = [(snap_id, u, e.role, e.status, e.roles) for u, e in _decode(blob).items()]
+        con.executemany("INSERT INTO snapshot_members VALUES (?, ?, ?, ?, ?)", rows)
+        con.execute("DELETE FROM snapshot_blobs")
+    (gone,) = learners(lms, 1)
+    lms.mutate(COURSE, drop=[gone])
+    changed = ws.fetch_roster(url, changes_only=True)
+    assert changed["user_id"].tolist() == [gone]
+    assert changed["status"].tolist() == ["Deleted"]
+    for _ in range(3):
+        ws.fetch_roster(url)
+    with ws.store.transaction() as con:
+        left = con.execute("SELECT COUNT(*) FROM snapshot_members").fetchone()[0]
+        blobs = con.execute("SELECT COUNT(*) FROM snapshot_blobs").fetchone()[0]
+    assert (left, blobs, snapshots(ws)) == (0, 3, 3)

@@ -153,8 +153,29 @@ class MembershipsHandler(BaseHandler):
     _page_no = 1  # the 1-based page of the listing this request asked for
     _gone = False  # the client closed the connection
 
+    _counted = False  # this request is in ``nrps_in_flight``
+
+    async def prepare(self) -> None:
+        # Requests in flight at once (latency included): tests check a client's concurrency.
+        p = self.platform
+        p.stats["nrps_in_flight"] += 1
+        p.stats["nrps_max_in_flight"] = max(
+            p.stats["nrps_max_in_flight"], p.stats["nrps_in_flight"]
+        )
+        self._counted = True
+        await super().prepare()
+
+    def on_finish(self) -> None:
+        self._done_counting()
+
     def on_connection_close(self) -> None:
         self._gone = True
+        self._done_counting()
+
+    def _done_counting(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.platform.stats["nrps_in_flight"] -= 1
 
     async def get(self, url_id: str) -> None:
         p = self.platform

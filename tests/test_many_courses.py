@@ -1,0 +1,132 @@
+"""Many courses at once (fetch_rosters / `nrps-nb roster --all`) against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nrps_nb import ConfigError, NrpsNbError, Workspace, http
+from nrps_nb.http import client_lanes, get_client
+from nrps_nb.sandbox import CourseSpec, SandboxConfig, SandboxServer
+from nrps_nb.server import ReceiverServer
+
+COURSES = tuple(CourseSpec(f"c{i:02d}", f"Course {i}", f"C{i:02d}", 3 + i) for i in range(12))
+
+
+@pytest.fixture
+def lms(ws: Workspace, receiver: ReceiverServer) -> Iterator[SandboxServer]:
+    config = SandboxConfig(tool_url=receiver.base_url, courses=COURSES, latency=0.05)
+    with SandboxServer(config) as server:
+        info = server.info()
+        ws.add_platform("sandbox", preset="sandbox", base_url=info["issuer"],
+                        client_id=info["client_id"], deployment_ids=[info["deployment_id"]])  # fmt: skip
+        yield server
+
+
+def urls(server: SandboxServer) -> list[str]:
+    return [server.memberships_url(c.course_id) for c in COURSES]
+
+
+def test_one_frame_bounded_concurrency_one_token(ws: Workspace, lms: SandboxServer) -> None:
+    df = ws.fetch_rosters(urls(lms), concurrency=3, progress=False)
+    stats = lms.stats
+    # At most 3 requests at once, and really several at once (12 courses, 50 ms each).
+    assert 2 <= stats["nrps_max_in_flight"] <= 3, stats
+    assert stats["token_requests"] == 1
+    assert stats["nrps_requests"] == len(COURSES)  # each course fits one (largest) page
+    assert len(df) == sum(c.size for c in COURSES)
+    assert df.attrs["complete"] is True
+    status = df.attrs["status"]
+    assert status["ok"].all() and status["members"].tolist() == [c.size for c in COURSES]
+
+    # The one frame is exactly the single-course frames end to end (same rows, order, dtypes).
+    singles = pd.concat([ws.fetch_roster(u, progress=False) for u in urls(lms)], ignore_index=True)
+    pd.testing.assert_frame_equal(df.drop(columns="fetched_at"),
+                                  singles.drop(columns="fetched_at"))  # fmt: skip
+    assert str(df["fetched_at"].dtype) == "datetime64[us, UTC]"
+    for course in COURSES:
+        rows = df[df["context_label"] == course.label]
+        expected = [str(m["user_id"]) for m in lms.course_members(course.course_id)]
+        assert sorted(rows["user_id"].tolist()) == sorted(expected)
+        assert set(rows["context_title"]) == {course.title}
+
+
+def test_a_failing_course_keeps_the_others(ws: Workspace, lms: SandboxServer) -> None:
+    bad = lms.memberships_url("c00").replace("/c00/", "/no-such-course/")
+    assert bad != lms.memberships_url("c00")
+    seen: dict[str, pd.DataFrame | NrpsNbError] = {}
+    df = asyncio.run(
+        ws.afetch_rosters(
+            [*urls(lms)[:4], bad],
+            concurrency=2,
+            progress=False,
+            on_course=lambda c, r: seen.__setitem__(c.context_memberships_url, r),
+        )
+    )
+    assert df.attrs["complete"] is False
+    status = df.attrs["status"].set_index("memberships_url")
+    assert not status.loc[bad, "ok"] and "404" in status.loc[bad, "error"]
+    assert status.loc[bad, "error"].startswith("BadResponse")
+    assert len(df) == sum(c.size for c in COURSES[:4])  # nothing fetched is lost
+    # on_course gets each course's own frame (with its attrs) or its error.
+    assert isinstance(seen[bad], NrpsNbError)
+    first = seen[urls(lms)[0]]
+    assert isinstance(first, pd.DataFrame) and len(first) == COURSES[0].size
+    assert first.attrs["memberships_url"] == urls(lms)[0]
+
+
+def test_pseudonymized_many_courses(ws: Workspace, lms: SandboxServer) -> None:
+    df = ws.fetch_rosters(urls(lms)[:3], pseudonymize=True, progress=False)
+    assert "name" not in df.columns and "email" not in df.columns
+    real = {str(m["user_id"]) for c in COURSES[:3] for m in lms.course_members(c.course_id)}
+    assert len(df) == len(real) and not real & set(df["user_id"])
+
+
+def test_concurrency_must_be_positive(ws: Workspace, lms: SandboxServer) -> None:
+    with pytest.raises(ConfigError, match="concurrency"):
+        ws.fetch_rosters(urls(lms), concurrency=0)
+
+
+def test_cli_all_courses_with_concurrency(
+    ws: Workspace, lms: SandboxServer, tmp_path: Path
+) -> None:
+    for u in urls(lms):
+        ws.add_course(u, platform="sandbox")
+    out = tmp_path / "all.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "nrps_nb.cli", "roster", "--platform", "sandbox", "--all",
+         "--concurrency", "2", "--output", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "NRPS_NB_HOME": str(ws.home)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text(encoding="utf-8"))
+    assert len(rows) == sum(c.size for c in COURSES)
+    assert {r["context_label"] for r in rows} == {c.label for c in COURSES}
+    assert lms.stats["nrps_max_in_flight"] <= 2
+
+
+def test_lanes_hand_out_their_own_verifying_clients() -> None:
+    async def main() -> None:
+        shared = get_client()
+        async with client_lanes(2) as lanes:
+            async with lanes.lane() as a, lanes.lane() as b:
+                assert a is not b and get_client() is b  # the innermost lane holds
+            async with lanes.lane() as again:
+                assert again in (a, b)  # lanes are reused, never more than 2
+                assert get_client() is again
+        assert get_client() is shared and a.is_closed and b.is_closed
+        await shared.aclose()
+
+    asyncio.run(main())
+    tls = http._tls_context()
+    assert tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
