@@ -39,6 +39,7 @@ from .registry import check_url
 
 __all__ = [
     "USER_AGENT",
+    "Lanes",
     "Link",
     "client_lanes",
     "get_client",
