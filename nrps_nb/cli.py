@@ -7,8 +7,10 @@ non-zero exit: 1 error, 2 usage, 3 incomplete roster.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
         "--partial", action="store_true", help="write an incomplete roster too (marked so)"
     )
 
-    sub.add_parser("courses", help="the known courses")
+    courses = sub.add_parser("courses", help="the known courses")
+    courses.add_argument(
+        "--remove", type=int, metavar="COURSE_ID", help="forget this course (see its course_id)"
+    )
     sub.add_parser("launches", help="the captured launches")
 
     serve = sub.add_parser("serve", help="run the standalone launch receiver")
@@ -156,7 +161,8 @@ def _cmd_roster(args: argparse.Namespace) -> int:
         if not courses:
             raise ConfigError(f"platform {args.platform!r} has no known courses yet")
     else:
-        courses = [ws.resolve_course(u, args.platform) for u in args.urls]
+        # Resolved by the fetch itself: a new URL that yields nothing is not kept as a course.
+        courses = list(args.urls)
     complete = True
     if len(courses) == 1:
         try:
@@ -184,6 +190,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
             raise ConfigError("--rlid applies to one course; give a single --url")
         df = ws.fetch_rosters(
             courses,
+            platform=args.platform,
             concurrency=args.concurrency,
             role=args.role,
             limit=args.limit,
@@ -270,7 +277,12 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "roster":
         return _cmd_roster(args)
     if cmd == "courses":
-        _print_frame(Workspace().courses())
+        ws = Workspace()
+        if args.remove is not None:
+            ws.remove_course(args.remove)
+            print(f"removed course {args.remove}", file=sys.stderr)
+            return EXIT_OK
+        _print_frame(ws.courses())
         return EXIT_OK
     if cmd == "launches":
         df = Workspace().launches()
@@ -366,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `nrps-nb keys jwks | head -1`: the reader left, not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -417,6 +417,18 @@ class Store:
             ).fetchone()
         return self._course_from_row(row)
 
+    def delete_course(self, course_id: int) -> None:
+        """Forget a course, its snapshots and events (its launches stay, unlinked)."""
+        with self._tx() as con:
+            rows = con.execute("SELECT id FROM snapshots WHERE course_id = ?", (course_id,))
+            snaps = [(r["id"],) for r in rows.fetchall()]
+            con.executemany("DELETE FROM snapshot_blobs WHERE snapshot_id = ?", snaps)
+            con.executemany("DELETE FROM snapshot_members WHERE snapshot_id = ?", snaps)
+            con.execute("DELETE FROM snapshots WHERE course_id = ?", (course_id,))
+            con.execute("DELETE FROM roster_events WHERE course_id = ?", (course_id,))
+            con.execute("UPDATE launches SET course_id = NULL WHERE course_id = ?", (course_id,))
+            con.execute("DELETE FROM courses WHERE id = ?", (course_id,))
+
     def find_courses(
         self, *, url: str | None = None, context_id: str | None = None
     ) -> list[Course]:

@@ -383,7 +383,36 @@ class Workspace:
     # -- rosters --------------------------------------------------------------------------------
 
     def resolve_course(self, course: object, platform: str | None = None) -> Course:
-        """A Course from a memberships URL, a course id, a context id or a courses() row."""
+        """A Course from a memberships URL, a course id, a context id or a courses() row.
+
+        An unknown memberships URL is added as a course of ``platform``.
+        """
+        return self._resolve(course, platform)[0]
+
+    def remove_course(self, course: object, *, platform: str | None = None) -> None:
+        """Forget a course (its snapshots and change events too; its launches stay).
+
+        >>> ws.remove_course(3)                                               # doctest: +SKIP
+        """
+        self.store.delete_course(self.resolve_course(course, platform).id)
+
+    def _resolve(self, course: object, platform: str | None = None) -> tuple[Course, bool]:
+        """The course, and whether this call added it (an unknown memberships URL)."""
+        if isinstance(course, Course):
+            return course, False
+        if isinstance(course, Launch | pd.Series | Mapping | int) or "://" not in str(course):
+            return self._resolve_known(course, platform), False
+        before = self.store.find_courses(url=str(course).strip())
+        found = self._resolve_known(course, platform)
+        return found, not any(c.id == found.id for c in before)
+
+    def _forget_if_new(self, c: Course, created: bool, exc: BaseException) -> None:
+        """A URL added by a fetch that got no member at all is not kept as a course (a typo
+        would otherwise stay in courses() and break every later ``--all``)."""
+        if created and not (isinstance(exc, IncompleteRoster) and exc.members):
+            self.store.delete_course(c.id)
+
+    def _resolve_known(self, course: object, platform: str | None = None) -> Course:
         if isinstance(course, Course):
             return course
         if isinstance(course, Launch):
@@ -395,9 +424,9 @@ class Workspace:
         if isinstance(course, pd.Series | Mapping):
             row = dict(course)
             if row.get("course_id") is not None and not pd.isna(row["course_id"]):
-                return self.resolve_course(int(row["course_id"]))
+                return self._resolve_known(int(row["course_id"]))
             url = row.get("memberships_url")
-            return self.resolve_course(url, platform or row.get("platform"))
+            return self._resolve_known(url, platform or row.get("platform"))
         if isinstance(course, int) and not isinstance(course, bool):
             found = self.store.get_course(course)
             if found is None:
@@ -458,7 +487,32 @@ class Workspace:
         ``on_page(page, members_so_far)`` is called after each page; ``progress`` shows a
         ``tqdm.auto`` bar (None: in a notebook or on a terminal only; False: never).
         """
-        c = self.resolve_course(course, platform)
+        c, created = self._resolve(course, platform)
+        try:
+            return await self._afetch_roster(
+                c, role=role, limit=limit, rlid=rlid, pseudonymize=pseudonymize, resume=resume,
+                allow_cross_origin=allow_cross_origin, on_page=on_page, progress=progress,
+                changes_only=changes_only, _records=_records,
+            )  # fmt: skip
+        except NrpsNbError as exc:
+            self._forget_if_new(c, created, exc)
+            raise
+
+    async def _afetch_roster(
+        self,
+        c: Course,
+        *,
+        role: str | None,
+        limit: int | None,
+        rlid: str | None,
+        pseudonymize: bool,
+        resume: IncompleteRoster | None,
+        allow_cross_origin: bool,
+        on_page: Callable[[Page, int], None] | None,
+        progress: bool | None,
+        changes_only: bool,
+        _records: list[_Record] | None,
+    ) -> pd.DataFrame:
         p = self.store.get_platform(c.platform)
         if changes_only:
             if role is not None or rlid is not None or resume is not None:
@@ -714,7 +768,7 @@ class Workspace:
         >>> df = ws.fetch_roster(launch, role="Learner")                      # doctest: +SKIP
         >>> df[["name", "role"]].head()                                       # doctest: +SKIP
         """
-        c = self.resolve_course(course, platform)
+        c, created = self._resolve(course, platform)
         # The bar is made here, on the caller's thread, so that in Jupyter it shows in this cell.
         bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
         try:
@@ -732,9 +786,11 @@ class Workspace:
                     changes_only=changes_only,
                 )
             )
-        except BaseException:
+        except BaseException as exc:
             if bar is not None:
                 bar.close(failed=True)
+            if isinstance(exc, NrpsNbError):
+                self._forget_if_new(c, created, exc)
             raise
         if bar is not None:
             bar.close()
@@ -744,6 +800,7 @@ class Workspace:
         self,
         courses: object,
         *,
+        platform: str | None = None,
         concurrency: int = 8,
         role: str | None = None,
         limit: int | None = None,
@@ -754,15 +811,19 @@ class Workspace:
     ) -> pd.DataFrame:
         """Several rosters at once, concatenated; ``df.attrs["status"]`` has one row a course.
 
-        ``rlid`` names a resource link of one course; for several courses pass a mapping
-        ``{course_id: rlid}`` (courses without an entry are fetched whole). ``on_course(course,
-        frame_or_error)`` is called as each course finishes; ``progress`` shows a bar of them.
+        ``platform`` says which LMS serves memberships URLs not known yet (as in
+        :meth:`fetch_roster`). ``rlid`` names a resource link of one course; for several courses
+        pass a mapping ``{course_id: rlid}`` (courses without an entry are fetched whole).
+        ``on_course(course, frame_or_error)`` is called as each course finishes; ``progress``
+        shows a bar of them. A memberships URL that this call added and that yielded no member
+        at all is not kept as a course.
         """
         items = _course_items(courses)
         bar = None if progress is False else CoursesProgress(len(items), enabled=progress)
         try:
             return await self._afetch_rosters(
                 items,
+                platform=platform,
                 concurrency=concurrency,
                 role=role,
                 limit=limit,
@@ -779,6 +840,7 @@ class Workspace:
         self,
         items: list[object],
         *,
+        platform: str | None,
         concurrency: int,
         role: str | None,
         limit: int | None,
@@ -789,7 +851,9 @@ class Workspace:
     ) -> pd.DataFrame:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
-        resolved = [self.resolve_course(c) for c in items]
+        pairs = [self._resolve(c, platform) for c in items]
+        resolved = [c for c, _ in pairs]
+        created = {c.id for c, new in pairs if new}
         if isinstance(rlid, str):
             if len(resolved) != 1:
                 raise ConfigError(
@@ -819,6 +883,7 @@ class Workspace:
                         c, p, role=role, limit=limit, rlid=rlids.get(c.id), records=records
                     )
                 except NrpsNbError as exc:
+                    self._forget_if_new(c, c.id in created, exc)
                     result = exc
             if bar is not None:
                 bar.on_course(c, len(result[0].builder) if isinstance(result, tuple) else result)
@@ -865,6 +930,7 @@ class Workspace:
         self,
         courses: object,
         *,
+        platform: str | None = None,
         concurrency: int = 8,
         role: str | None = None,
         limit: int | None = None,
@@ -882,6 +948,7 @@ class Workspace:
             return run_sync(
                 self._afetch_rosters(
                     items,
+                    platform=platform,
                     concurrency=concurrency,
                     role=role,
                     limit=limit,

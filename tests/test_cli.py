@@ -240,3 +240,40 @@ def test_serve_prints_its_urls(home: Path) -> None:
     assert "https://tool.example.edu/nrps/launch" in text
     assert "https://tool.example.edu/nrps/jwks.json" in text
     assert proc.returncode == 0
+
+
+def test_a_mistyped_url_is_not_kept_and_courses_can_be_removed(
+    home: Path, tmp_path: Path, cli_sandbox: SandboxServer
+) -> None:
+    good = cli_sandbox.memberships_url("seminar")
+    typo = good.replace("/seminar/", "/seminr/")
+    assert typo != good
+    assert run(home, "roster", "--platform", "sandbox", "--url", good).returncode == 0
+    failed = run(home, "roster", "--platform", "sandbox", "--url", typo)
+    assert_clean_error(failed, 1, "404")
+    failed = run(home, "roster", "--platform", "sandbox", "--url", good, "--url", typo)
+    assert failed.returncode == 3 and "404" in failed.stderr
+    listed = run(home, "courses").stdout
+    assert "seminr" not in listed and "seminar" in listed  # the typo was never kept
+    out = tmp_path / "all.csv"
+    result = run(home, "roster", "--platform", "sandbox", "--all", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stderr and "complete" in result.stderr
+
+    removed = run(home, "courses", "--remove", "1")
+    assert removed.returncode == 0 and "removed course 1" in removed.stderr
+    assert "seminar" not in run(home, "courses").stdout
+    assert_clean_error(run(home, "courses", "--remove", "1"), 1, "no course with course_id 1")
+
+
+def test_output_piped_into_a_reader_that_leaves(home: Path) -> None:
+    """`nrps-nb keys jwks | head -1`: no traceback when the reader closes the pipe."""
+    assert run(home, "init").returncode == 0
+    env = {**os.environ, "NRPS_NB_HOME": str(home)}
+    with subprocess.Popen([sys.executable, "-m", "nrps_nb.cli", "platform", "presets"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader leaves before the command writes (it is importing)
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -130,3 +130,19 @@ def test_lanes_hand_out_their_own_verifying_clients() -> None:
     asyncio.run(main())
     tls = http._tls_context()
     assert tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
+
+
+def test_a_new_url_that_yields_nothing_is_not_kept(ws: Workspace, lms: SandboxServer) -> None:
+    good = urls(lms)[0]
+    typo = good.replace("/c00/", "/c0o/")
+    known = ws.add_course(urls(lms)[1].replace("/c01/", "/gone/"), platform="sandbox")
+    df = ws.fetch_rosters([good, typo, known.id], platform="sandbox", progress=False)
+    assert df.attrs["status"]["ok"].tolist() == [True, False, False]
+    kept = set(ws.courses()["memberships_url"])
+    assert good in kept and typo not in kept  # the new typo is forgotten ...
+    assert known.context_memberships_url in kept  # ... a course added on purpose is not
+    with pytest.raises(NrpsNbError, match="404"):
+        ws.fetch_roster(typo, platform="sandbox")
+    assert typo not in set(ws.courses()["memberships_url"])
+    ws.remove_course(known.id)
+    assert known.context_memberships_url not in set(ws.courses()["memberships_url"])
