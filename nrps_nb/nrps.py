@@ -323,6 +323,14 @@ class _Fetcher:
             error: ServiceError
             try:
                 response = await get_client().get(url, headers=headers)
+            except httpx.ConnectError as exc:
+                # Refused, or the name does not resolve: nothing listens there, and waiting does
+                # not change that (timeouts and dropped connections are retried below).
+                raise ServiceUnavailable(
+                    f"cannot reach {url} ({type(exc).__name__}: the connection was refused or "
+                    "the host name does not resolve); check the memberships URL and the network",
+                    url=url,
+                ) from None
             except httpx.TimeoutException:
                 error = ServiceUnavailable(f"{url} did not answer in time", url=url)
             except httpx.HTTPError as exc:

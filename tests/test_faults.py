@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -260,3 +261,17 @@ def test_a_100k_course_pages_quickly(ws: Workspace, lms: StartLms) -> None:
     assert seen == 5000 and elapsed < 5  # no whole-roster work per page
     members = server.course_members("huge")
     assert len(members) == 100_000 and len({m["user_id"] for m in members}) == 100_000
+
+
+def test_a_refused_connection_fails_at_once(ws: Workspace, lms: StartLms) -> None:
+    """Nothing listens on the port: no backoff loop (retries are for timeouts and 5xx)."""
+    lms()
+    with socket.socket() as s:  # a loopback port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/lti/courses/1/names_and_roles"
+    with pytest.raises(ServiceUnavailable) as info:  # the first page: nothing to keep
+        ws.fetch_roster(url, platform="sandbox")
+    message = str(info.value)
+    assert "cannot reach" in message and "refused" in message
+    assert "gave up" not in message  # not retried
