@@ -12,6 +12,7 @@ to a CSV file in the current directory.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import time
 from html.parser import HTMLParser
@@ -118,19 +119,27 @@ def run_demo(out: TextIO, *, home: Path | None = None, output_dir: Path | None =
     """Run the demo, printing to ``out``; return the path of the roster file it wrote."""
     import os
 
+    scratch: Path | None = None  # a throwaway workspace, removed at the end (key included)
+    if home is None:
+        if os.environ.get(ENV_HOME):
+            home = default_home()
+        else:
+            home = scratch = Path(tempfile.mkdtemp(prefix="nrps_nb-demo-"))
+    try:
+        return _run_demo(out, home, output_dir or Path.cwd(), scratch is not None)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_demo(out: TextIO, home: Path, output_dir: Path, scratch: bool) -> Path:
     from .sandbox import SandboxConfig, SandboxServer
     from .server import ReceiverServer
 
-    if home is None:
-        home = (
-            default_home()
-            if os.environ.get(ENV_HOME)
-            else Path(tempfile.mkdtemp(prefix="nrps_nb-demo-"))
-        )
-    output_dir = output_dir or Path.cwd()
     t0 = time.perf_counter()
     ws = Workspace(home)
-    print(f"workspace: {ws.home}", file=out)
+    note = " (a throwaway; set NRPS_NB_HOME to keep one)" if scratch else ""
+    print(f"workspace: {ws.home}{note}", file=out)
     ws.init()
     with ReceiverServer(ws) as receiver:
         print(f"launch receiver: {receiver.base_url} (login, launch, jwks.json)", file=out)

@@ -191,13 +191,18 @@ def test_incomplete_roster_exit_code_and_partial(home: Path, tmp_path: Path) -> 
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "NRPS_NB_HOME"}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "NRPS_NB_HOME"} | {"TMPDIR": str(scratch)}
     result = subprocess.run(
         [sys.executable, "-m", "nrps_nb.cli", "demo"],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "250 members in 3 pages" in result.stdout
+    # Its throwaway workspace (with a private key) is gone, and it said so.
+    assert f"workspace: {scratch}" in result.stdout and "throwaway" in result.stdout
+    assert list(scratch.iterdir()) == []
     (written,) = tmp_path.glob("roster-*.csv")
     assert str(written.name) in result.stdout
     with written.open(encoding="utf-8", newline="") as fh:
