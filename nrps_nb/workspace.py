@@ -461,6 +461,11 @@ class Workspace:
         if len(matches) == 1:
             return matches[0]
         if not matches:
+            if "/" in text or ":" in text:  # meant as a URL, surely: say what is wrong with it
+                raise ConfigError(
+                    f"{text!r} is not a memberships URL (it must start with https://, or "
+                    "http:// for a loopback sandbox) and no known course has it as context id"
+                )
             raise ConfigError(
                 f"no known course has context id {text!r}; pass its memberships URL instead"
             )

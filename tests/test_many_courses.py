@@ -146,3 +146,11 @@ def test_a_new_url_that_yields_nothing_is_not_kept(ws: Workspace, lms: SandboxSe
     assert typo not in set(ws.courses()["memberships_url"])
     ws.remove_course(known.id)
     assert known.context_memberships_url not in set(ws.courses()["memberships_url"])
+
+
+@pytest.mark.parametrize("text", ["htp:/127.0.0.1:8766/x", "127.0.0.1/api/lti/courses/1"])
+def test_a_malformed_url_is_called_so(ws: Workspace, lms: SandboxServer, text: str) -> None:
+    with pytest.raises(ConfigError, match=r"is not a memberships URL.*https://"):
+        ws.fetch_roster(text, platform="sandbox")
+    with pytest.raises(ConfigError, match="no known course has context id 'STAT'"):
+        ws.fetch_roster("STAT", platform="sandbox")
