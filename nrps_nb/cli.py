@@ -145,13 +145,15 @@ def _print_presets() -> None:
 
 
 def _cmd_roster(args: argparse.Namespace) -> int:
-    from .export import write_frame
+    from .export import check_output, write_frame
     from .frames import members_to_frame
     from .workspace import Workspace
 
     ws = Workspace()
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be a positive number")
+    if args.output is not None:
+        check_output(args.output)  # before fetching, not after
     if args.all:
         if not args.platform:
             raise ConfigError("--all needs --platform NAME")

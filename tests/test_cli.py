@@ -282,3 +282,15 @@ def test_output_piped_into_a_reader_that_leaves(home: Path) -> None:
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_an_unwritable_output_is_refused_before_fetching(
+    home: Path, tmp_path: Path, cli_sandbox: SandboxServer
+) -> None:
+    url = cli_sandbox.memberships_url("intro-stats")
+    for output, says in ((tmp_path / "x.xlsx", "use a file name ending in .csv"),
+                         (tmp_path / "nowhere" / "x.csv", "does not exist")):  # fmt: skip
+        result = run(home, "roster", "--platform", "sandbox", "--url", url, "--output", str(output))
+        assert_clean_error(result, 1, f"cannot write {output}: ")
+        assert says in result.stderr
+    assert cli_sandbox.stats["nrps_requests"] == 0  # refused before any fetch
