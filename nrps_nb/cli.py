@@ -106,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         help="behave like one LMS (default: sandbox, the plain NRPS 2.0 platform)",
     )
     sandbox.add_argument("--tool-url", default="http://127.0.0.1:8765")
-    sandbox.add_argument("--tool-jwk", type=Path, help="the tool's public JWK (instead of a URL)")
+    sandbox.add_argument(
+        "--tool-jwk", type=Path, help="the tool's public JWK or JWK Set (`nrps-nb keys jwks`)"
+    )
 
     sub.add_parser("demo", help="the main job end to end on the sandbox LMS")
     return p
@@ -301,6 +303,12 @@ def _run(args: argparse.Namespace) -> int:
                 tool_jwk = json.loads(args.tool_jwk.read_text())
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read the tool JWK {args.tool_jwk}: {exc}") from None
+            if isinstance(tool_jwk, dict) and isinstance(tool_jwk.get("keys"), list):
+                tool_jwk = tool_jwk["keys"][0] if tool_jwk["keys"] else None  # `keys jwks`
+            if not isinstance(tool_jwk, dict) or "kty" not in tool_jwk:
+                raise ConfigError(
+                    f"{args.tool_jwk} holds no JWK; write it with `nrps-nb keys jwks > FILE`"
+                )
         run(
             host=args.host,
             port=args.port,

@@ -294,3 +294,29 @@ def test_an_unwritable_output_is_refused_before_fetching(
         assert_clean_error(result, 1, f"cannot write {output}: ")
         assert says in result.stderr
     assert cli_sandbox.stats["nrps_requests"] == 0  # refused before any fetch
+
+
+def test_sandbox_by_hand_with_the_tool_jwks_file(home: Path, tmp_path: Path) -> None:
+    """README "Try it by hand": `keys jwks > FILE`, `sandbox --tool-jwk FILE`, no receiver."""
+    assert run(home, "init").returncode == 0
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(run(home, "keys", "jwks").stdout)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nrps_nb.cli", "sandbox", "--port", "0", "--tool-jwk", str(jwks)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        added = run(home, "platform", "add", "sandbox", "--preset", "sandbox",
+                    "--base-url", info["issuer"], "--client-id", info["client_id"],
+                    "--deployment-id", info["deployment_id"])  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        roster = run(home, "roster", "--platform", "sandbox", "--url", info["memberships_url"])
+        assert roster.returncode == 0, roster.stderr
+        assert "250 members" in roster.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    jwks.write_text('{"keys": []}')
+    assert_clean_error(run(home, "sandbox", "--port", "0", "--tool-jwk", str(jwks)), 1, "no JWK")
