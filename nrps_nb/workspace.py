@@ -21,7 +21,8 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from . import history
-from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError
+from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError, StoreError
 from .frames import FrameBuilder, RosterPart, build_frame, members_to_frame, pseudonymize_frame
 from .http import Lanes, run_sync
 from .keys import ToolKey
@@ -546,9 +547,10 @@ class Workspace:
         try:
             df = build_frame([part])
         finally:
-            if saved is not None:
-                await saved
+            unsaved = await _snapshot_saved(saved) if saved is not None else None
         df.attrs.update(attrs)
+        if unsaved is not None:
+            df.attrs["warnings"] = [*df.attrs["warnings"], unsaved]
         if pseudonymize:
             df = pseudonymize_frame(df, self.pseudonym_key())
         return df
@@ -565,7 +567,7 @@ class Workspace:
         allow_cross_origin: bool = False,
         on_page: Callable[[Page, int], None] | None = None,
         progress: bool | None = False,
-        records: list[_Record] | None = None,
+        records: list[_Record] | _Saver | None = None,
     ) -> tuple[RosterPart, dict[str, Any]]:
         """One course's members, normalized page by page, and the frame's attrs (not built yet:
         ``fetch_rosters`` builds one frame of every course)."""
@@ -608,14 +610,14 @@ class Workspace:
             context=context if c.context_id is None and context.get("id") else None,
             differences_url=result.differences_url,
             # Only a whole, unfiltered roster is a snapshot of the course.
-            members=history.entries_from_rows(builder.snapshot_rows())
-            if role is None and rlid is None
-            else None,
+            rows=builder.snapshot_rows() if role is None and rlid is None else None,
         )
         if records is None:
             self._save_records([record])
+        elif isinstance(records, _Saver):
+            records.add(record)  # fetch_rosters saves finished courses while others fetch
         else:
-            records.append(record)  # fetch_rosters saves every course in one transaction
+            records.append(record)
         for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
             if v is not None or k not in context:
                 context.setdefault(k, v)
@@ -650,13 +652,14 @@ class Workspace:
                     )  # fmt: skip
                 # A differences URL is "changes since this fetch": keep it only with the
                 # snapshot of the same fetch (a filtered fetch would skip changes before it).
-                if r.differences_url and r.members is not None:
+                if r.differences_url and r.rows is not None:
                     con.execute(
                         "UPDATE courses SET differences_url = ? WHERE id = ?",
                         (r.differences_url, r.course.id),
                     )
-                if r.members is not None:
-                    history.record_snapshot(con, r.course.id, r.members, source="fetch", at=now)
+                if r.rows is not None:
+                    members = history.entries_from_rows(r.rows)
+                    history.record_snapshot(con, r.course.id, members, source="fetch", at=now)
 
     async def _afetch_changes(
         self,
@@ -872,7 +875,7 @@ class Workspace:
         # last. Every course's members go into one frame at the end.
         lanes: dict[str, Lanes] = {}
         platforms: dict[str, Platform] = {}  # read once per call, not once per course
-        records: list[_Record] = []
+        saver = _Saver(self._save_records)
 
         async def one(c: Course) -> tuple[RosterPart, dict[str, Any]] | NrpsNbError:
             host = urlsplit(c.context_memberships_url).netloc.lower()
@@ -885,7 +888,7 @@ class Workspace:
                     p = platforms.get(c.platform) or self.store.get_platform(c.platform)
                     platforms[c.platform] = p
                     result = await self._afetch_part(
-                        c, p, role=role, limit=limit, rlid=rlids.get(c.id), records=records
+                        c, p, role=role, limit=limit, rlid=rlids.get(c.id), records=saver
                     )
                 except NrpsNbError as exc:
                     self._forget_if_new(c, c.id in created, exc)
@@ -898,11 +901,12 @@ class Workspace:
 
         try:
             results = await asyncio.gather(*(one(c) for c in resolved))
+        except BaseException:
+            await saver.finish()  # what finished is kept
+            raise
         finally:
             for pool in lanes.values():
                 await pool.aclose()
-            if records:
-                await asyncio.to_thread(self._save_records, records)
         parts = [r[0] for r in results if isinstance(r, tuple)]
         status = pd.DataFrame(
             [
@@ -916,10 +920,12 @@ class Workspace:
                 for c, r in zip(resolved, results, strict=True)
             ]
         )
-        df = build_frame(parts)
+        df = build_frame(parts)  # while the last snapshots are written
+        unsaved = await _snapshot_saved(saver.finish())
         if pseudonymize:
             df = pseudonymize_frame(df, self.pseudonym_key())
         df.attrs = {"status": status, "complete": bool(status["ok"].all()) if len(status) else True}
+        df.attrs["warnings"] = [unsaved] if unsaved is not None else []
         return df
 
     def _part_frame(
@@ -994,4 +1000,59 @@ class _Record:
     course: Course
     context: dict[str, Any] | None
     differences_url: str | None
-    members: dict[str, history.Entry] | None
+    rows: list[tuple[str, str, str, list[str]]] | None  # the snapshot (FrameBuilder rows)
+
+
+async def _snapshot_saved(saving: Awaitable[None]) -> str | None:
+    """Wait for a fetch's snapshot to be written; a workspace that cannot store it (disk full,
+    read-only) costs the history of this fetch, not the roster just fetched: a warning."""
+    try:
+        await saving
+    except StoreError as exc:
+        message = (
+            f"this fetch was not recorded as a snapshot ({exc}); the roster is complete, but "
+            "roster_changes() and changes_only=True will not see it"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return message
+    return None
+
+
+class _Saver:
+    """Saves finished courses' records on a worker thread while other courses still fetch.
+
+    One batch at a time, in order, each batch one transaction; the event loop only appends.
+    ``finish()`` waits for the last batch and raises the first error, if any.
+    """
+
+    def __init__(self, save: Callable[[list[_Record]], None]) -> None:
+        self._save = save
+        self._pending: list[_Record] = []
+        self._task: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+
+    def add(self, record: _Record) -> None:
+        self._pending.append(record)
+        if self._task is None and self._error is None:
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending and self._error is None:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self._save, batch)
+                except Exception as exc:  # kept for finish(); later records are not saved
+                    self._error = exc
+        finally:
+            self._task = None
+
+    async def finish(self) -> None:
+        task = self._task
+        if task is not None:
+            await task
+        if self._pending and self._error is None:
+            batch, self._pending = self._pending, []
+            await asyncio.to_thread(self._save, batch)
+        if self._error is not None:
+            raise self._error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nrps_nb import ConfigError, NrpsNbError, Workspace, http
+from nrps_nb import ConfigError, NrpsNbError, Workspace, history, http
 from nrps_nb.http import client_lanes, get_client
 from nrps_nb.sandbox import CourseSpec, SandboxConfig, SandboxServer
 from nrps_nb.server import ReceiverServer
@@ -47,6 +48,12 @@ def test_one_frame_bounded_concurrency_one_token(ws: Workspace, lms: SandboxServ
     assert df.attrs["complete"] is True
     status = df.attrs["status"]
     assert status["ok"].all() and status["members"].tolist() == [c.size for c in COURSES]
+
+    with ws.store.transaction() as con:  # every course got its snapshot (saved in batches)
+        counted = con.execute("SELECT course_id, members FROM snapshots ORDER BY course_id")
+        snaps = [tuple(r) for r in counted.fetchall()]
+    assert sorted(n for _, n in snaps) == sorted(c.size for c in COURSES)
+    assert len({cid for cid, _ in snaps}) == len(COURSES)
 
     # The one frame is exactly the single-course frames end to end (same rows, order, dtypes).
     singles = pd.concat([ws.fetch_roster(u, progress=False) for u in urls(lms)], ignore_index=True)
@@ -154,3 +161,20 @@ def test_a_malformed_url_is_called_so(ws: Workspace, lms: SandboxServer, text: s
         ws.fetch_roster(text, platform="sandbox")
     with pytest.raises(ConfigError, match="no known course has context id 'STAT'"):
         ws.fetch_roster("STAT", platform="sandbox")
+
+
+def test_a_workspace_that_cannot_store_snapshots_still_returns_the_roster(
+    ws: Workspace, lms: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:  # a full disk is hard to arrange
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(history, "record_snapshot", disk_full)
+    with pytest.warns(RuntimeWarning, match="not recorded as a snapshot"):
+        df = ws.fetch_rosters(urls(lms)[:3], progress=False)
+    assert len(df) == sum(c.size for c in COURSES[:3]) and df.attrs["complete"]
+    assert "disk is full" in df.attrs["warnings"][0]
+    with pytest.warns(RuntimeWarning, match="not recorded as a snapshot"):
+        one = ws.fetch_roster(urls(lms)[0], progress=False)
+    assert len(one) == COURSES[0].size
+    assert any("roster_changes()" in w for w in one.attrs["warnings"])
