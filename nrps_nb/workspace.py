@@ -486,7 +486,6 @@ class Workspace:
         on_page: Callable[[Page, int], None] | None = None,
         progress: bool | None = None,
         changes_only: bool = False,
-        _records: list[_Record] | None = None,
     ) -> pd.DataFrame:
         """The roster of ``course`` as a DataFrame (DESIGN §5); see :meth:`fetch_roster`.
 
@@ -498,7 +497,7 @@ class Workspace:
             return await self._afetch_roster(
                 c, role=role, limit=limit, rlid=rlid, pseudonymize=pseudonymize, resume=resume,
                 allow_cross_origin=allow_cross_origin, on_page=on_page, progress=progress,
-                changes_only=changes_only, _records=_records,
+                changes_only=changes_only,
             )  # fmt: skip
         except NrpsNbError as exc:
             self._forget_if_new(c, created, exc)
@@ -517,7 +516,6 @@ class Workspace:
         on_page: Callable[[Page, int], None] | None,
         progress: bool | None,
         changes_only: bool,
-        _records: list[_Record] | None,
     ) -> pd.DataFrame:
         p = self.store.get_platform(c.platform)
         if changes_only:
@@ -527,7 +525,7 @@ class Workspace:
                 )
             return await self._afetch_changes(c, p, limit=limit, pseudonymize=pseudonymize,
                                               allow_cross_origin=allow_cross_origin)  # fmt: skip
-        records: list[_Record] = [] if _records is None else _records
+        records: list[_Record] = []
         part, attrs = await self._afetch_part(
             c,
             p,
@@ -542,12 +540,11 @@ class Workspace:
         )
         # The snapshot is written on a worker thread while the frame is built (SQLite lets go
         # of the GIL while it writes); both are done before the frame is returned.
-        saving = asyncio.to_thread(self._save_records, records) if _records is None else None
-        saved = asyncio.ensure_future(saving) if saving is not None else None
+        saved = asyncio.ensure_future(asyncio.to_thread(self._save_records, records))
         try:
             df = build_frame([part])
         finally:
-            unsaved = await _snapshot_saved(saved) if saved is not None else None
+            unsaved = await _snapshot_saved(saved)
         df.attrs.update(attrs)
         if unsaved is not None:
             df.attrs["warnings"] = [*df.attrs["warnings"], unsaved]
@@ -567,7 +564,7 @@ class Workspace:
         allow_cross_origin: bool = False,
         on_page: Callable[[Page, int], None] | None = None,
         progress: bool | None = False,
-        records: list[_Record] | _Saver | None = None,
+        records: list[_Record] | _Saver,
     ) -> tuple[RosterPart, dict[str, Any]]:
         """One course's members, normalized page by page, and the frame's attrs (not built yet:
         ``fetch_rosters`` builds one frame of every course)."""
@@ -612,12 +609,10 @@ class Workspace:
             # Only a whole, unfiltered roster is a snapshot of the course.
             rows=builder.snapshot_rows() if role is None and rlid is None else None,
         )
-        if records is None:
-            self._save_records([record])
-        elif isinstance(records, _Saver):
+        if isinstance(records, _Saver):
             records.add(record)  # fetch_rosters saves finished courses while others fetch
         else:
-            records.append(record)
+            records.append(record)  # fetch_roster saves it while the frame is built
         for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
             if v is not None or k not in context:
                 context.setdefault(k, v)
