@@ -395,7 +395,7 @@ class Workspace:
 
         >>> ws.remove_course(3)                                               # doctest: +SKIP
         """
-        self.store.delete_course(self.resolve_course(course, platform).id)
+        self.store.delete_course(self._resolve_known(course, platform, add_unknown=False).id)
 
     def _resolve(self, course: object, platform: str | None = None) -> tuple[Course, bool]:
         """The course, and whether this call added it (an unknown memberships URL)."""
@@ -413,7 +413,11 @@ class Workspace:
         if created and not (isinstance(exc, IncompleteRoster) and exc.members):
             self.store.delete_course(c.id)
 
-    def _resolve_known(self, course: object, platform: str | None = None) -> Course:
+    def _resolve_known(
+        self, course: object, platform: str | None = None, *, add_unknown: bool = True
+    ) -> Course:
+        """The course; an unknown memberships URL is added, or with ``add_unknown=False``
+        refused (for calls that only read or remove)."""
         if isinstance(course, Course):
             return course
         if isinstance(course, Launch):
@@ -427,11 +431,15 @@ class Workspace:
             if row.get("course_id") is not None and not pd.isna(row["course_id"]):
                 return self._resolve_known(int(row["course_id"]))
             url = row.get("memberships_url")
-            return self._resolve_known(url, platform or row.get("platform"))
+            return self._resolve_known(
+                url, platform or row.get("platform"), add_unknown=add_unknown
+            )
         if isinstance(course, int) and not isinstance(course, bool):
             found = self.store.get_course(course)
             if found is None:
-                raise ConfigError(f"no course with course_id {course}; see courses()")
+                raise ConfigError(
+                    f"no course with course_id {course}; see courses() or `nrps-nb courses`"
+                )
             return found
         if not isinstance(course, str) or not course.strip():
             raise ConfigError(
@@ -448,6 +456,10 @@ class Workspace:
             if len(matches) > 1:
                 names = ", ".join(c.platform for c in matches)
                 raise ConfigError(f"{text} belongs to several platforms ({names}); pass platform=")
+            if not add_unknown:
+                raise ConfigError(
+                    f"{text} is not a known course; see courses() or `nrps-nb courses`"
+                )
             if platform is None:
                 known = self.store.list_platforms()
                 if len(known) != 1:
@@ -739,7 +751,7 @@ class Workspace:
         >>> ws.fetch_roster(course); ...; ws.fetch_roster(course)             # doctest: +SKIP
         >>> ws.roster_changes(course)                                         # doctest: +SKIP
         """
-        c = self.resolve_course(course, platform)
+        c = self._resolve_known(course, platform, add_unknown=False)
         return history.events(self.store, c.id)
 
     def fetch_roster(

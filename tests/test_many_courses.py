@@ -178,3 +178,14 @@ def test_a_workspace_that_cannot_store_snapshots_still_returns_the_roster(
         one = ws.fetch_roster(urls(lms)[0], progress=False)
     assert len(one) == COURSES[0].size
     assert any("roster_changes()" in w for w in one.attrs["warnings"])
+
+
+def test_reading_or_removing_an_unknown_url_adds_nothing(ws: Workspace, lms: SandboxServer) -> None:
+    typo = urls(lms)[0].replace("/c00/", "/c0o/")
+    with pytest.raises(ConfigError, match="is not a known course"):
+        ws.roster_changes(typo, platform="sandbox")
+    with pytest.raises(ConfigError, match="is not a known course"):
+        ws.remove_course(typo, platform="sandbox")
+    with pytest.raises(ConfigError, match="nrps-nb courses"):
+        ws.roster_changes(99)
+    assert ws.courses().empty
