@@ -407,11 +407,13 @@ class Workspace:
         found = self._resolve_known(course, platform)
         return found, not any(c.id == found.id for c in before)
 
-    def _forget_if_new(self, c: Course, created: bool, exc: BaseException) -> None:
+    def _forget_if_new(self, c: Course, created: bool, exc: BaseException) -> bool:
         """A URL added by a fetch that got no member at all is not kept as a course (a typo
-        would otherwise stay in courses() and break every later ``--all``)."""
+        would otherwise stay in courses() and break every later ``--all``). True if forgotten."""
         if created and not (isinstance(exc, IncompleteRoster) and exc.members):
             self.store.delete_course(c.id)
+            return True
+        return False
 
     def _resolve_known(
         self, course: object, platform: str | None = None, *, add_unknown: bool = True
@@ -883,6 +885,7 @@ class Workspace:
         lanes: dict[str, Lanes] = {}
         platforms: dict[str, Platform] = {}  # read once per call, not once per course
         saver = _Saver(self._save_records)
+        forgotten: set[int] = set()  # new URLs that yielded nothing: not kept as courses
 
         async def one(c: Course) -> tuple[RosterPart, dict[str, Any]] | NrpsNbError:
             host = urlsplit(c.context_memberships_url).netloc.lower()
@@ -898,7 +901,8 @@ class Workspace:
                         c, p, role=role, limit=limit, rlid=rlids.get(c.id), records=saver
                     )
                 except NrpsNbError as exc:
-                    self._forget_if_new(c, c.id in created, exc)
+                    if self._forget_if_new(c, c.id in created, exc):
+                        forgotten.add(c.id)
                     result = exc
             if bar is not None:
                 bar.on_course(c, len(result[0].builder) if isinstance(result, tuple) else result)
@@ -918,7 +922,7 @@ class Workspace:
         status = pd.DataFrame(
             [
                 {
-                    "course_id": c.id,
+                    "course_id": None if c.id in forgotten else c.id,
                     "memberships_url": c.context_memberships_url,
                     "ok": isinstance(r, tuple),
                     "members": len(r[0].builder) if isinstance(r, tuple) else None,
@@ -927,6 +931,8 @@ class Workspace:
                 for c, r in zip(resolved, results, strict=True)
             ]
         )
+        if len(status):  # whole numbers with NA, not floats
+            status = status.astype({"course_id": "Int64", "members": "Int64"})
         df = build_frame(parts)  # while the last snapshots are written
         unsaved = await _snapshot_saved(saver.finish())
         if pseudonymize:

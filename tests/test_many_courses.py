@@ -144,7 +144,9 @@ def test_a_new_url_that_yields_nothing_is_not_kept(ws: Workspace, lms: SandboxSe
     typo = good.replace("/c00/", "/c0o/")
     known = ws.add_course(urls(lms)[1].replace("/c01/", "/gone/"), platform="sandbox")
     df = ws.fetch_rosters([good, typo, known.id], platform="sandbox", progress=False)
-    assert df.attrs["status"]["ok"].tolist() == [True, False, False]
+    status = df.attrs["status"]
+    assert status["ok"].tolist() == [True, False, False]
+    assert pd.isna(status["course_id"][1]) and status["course_id"][2] == known.id
     kept = set(ws.courses()["memberships_url"])
     assert good in kept and typo not in kept  # the new typo is forgotten ...
     assert known.context_memberships_url in kept  # ... a course added on purpose is not
