@@ -205,9 +205,14 @@ class FrameBuilder:
 
     def _normalized_roles(self, raw: object) -> tuple[list[str], str, bool]:
         key: tuple[Any, ...] | None = None
-        if isinstance(raw, list) and all(isinstance(r, str) for r in raw):
+        if raw.__class__ is list:
+            # normalize_roles is a function of the values, so equal tuples share a result;
+            # a list holding something unhashable (junk) is just not cached.
             key = tuple(raw)
-            hit = self._role_cache.get(key)
+            try:
+                hit = self._role_cache.get(key)
+            except TypeError:
+                key, hit = None, None
             if hit is not None:
                 return list(hit[0]), hit[1], hit[2]  # each row gets its own list
         roles = normalize_roles(raw)

@@ -85,3 +85,19 @@ def test_pseudonymize_keeps_allow_list_only() -> None:
     assert out.loc[0, "user_id"] != "u1" and len(out.loc[0, "user_id"]) == 32
     assert pseudonymize_frame(df, b"k" * 32).loc[0, "user_id"] == out.loc[0, "user_id"]
     assert pseudonymize_frame(df, b"j" * 32).loc[0, "user_id"] != out.loc[0, "user_id"]
+
+
+def test_repeated_role_sets_are_cached_but_rows_own_their_lists() -> None:
+    learner = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+    df = members_to_frame(
+        [
+            {"user_id": "a", "roles": ["Learner"]},
+            {"user_id": "b", "roles": ["Learner"]},
+            {"user_id": "c", "roles": ["Learner", {"junk": 1}]},  # unhashable: not cached
+            {"user_id": "d", "roles": [1, True]},  # not strings: no roles
+        ]
+    )
+    assert df["roles"].tolist() == [[learner], [learner], [learner], []]
+    assert df["role"].tolist() == ["Learner", "Learner", "Learner", "Other"]
+    df.loc[0, "roles"].append("x")  # one row's list is its own
+    assert df.loc[1, "roles"] == [learner]
