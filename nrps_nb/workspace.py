@@ -404,6 +404,10 @@ class Workspace:
         if isinstance(course, Launch | pd.Series | Mapping | int) or "://" not in str(course):
             return self._resolve_known(course, platform), False
         before = self.store.find_courses(url=str(course).strip())
+        if platform is not None:
+            before = [c for c in before if c.platform == platform]
+        if len(before) == 1:
+            return before[0], False  # known: one query, not two
         found = self._resolve_known(course, platform)
         return found, not any(c.id == found.id for c in before)
 
