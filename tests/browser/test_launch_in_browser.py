@@ -306,7 +306,7 @@ def test_platform_storage_refuses_other_origins(serve_lms: Lms, page: Any) -> No
           });
           window.frames["post_message_forwarding"].postMessage(
             {subject: "lti.get_data", message_id: "probe-1", key: "lti_state_x"}, "*");
-          setTimeout(() => resolve(null), 3000);
+          setTimeout(() => resolve(null), 10000);
         })"""
     )
     assert answer is not None and answer["subject"] == "lti.get_data.response"
