@@ -103,6 +103,8 @@ __all__ = [
     "fetch_rosters",
     "launches",
     "platforms",
+    "remove_course",
+    "roster_changes",
     "tool_jwks",
     "tool_public_pem",
     # notebook forms (nrps_nb.widgets, imported lazily)
@@ -199,6 +201,22 @@ def add_platform(name: str, **kwargs: Any) -> Platform:
 def add_course(memberships_url: str, *, platform: str, **kwargs: Any) -> Course:
     """Add a course by memberships URL; see :meth:`Workspace.add_course`."""
     return default_workspace().add_course(memberships_url, platform=platform, **kwargs)
+
+
+def remove_course(course: object, *, platform: str | None = None) -> None:
+    """Forget a course; see :meth:`Workspace.remove_course`.
+
+    >>> nrps_nb.remove_course(3)                                            # doctest: +SKIP
+    """
+    default_workspace().remove_course(course, platform=platform)
+
+
+def roster_changes(course: object, *, platform: str | None = None) -> pd.DataFrame:
+    """Enrollment events of a course from its snapshots; see :meth:`Workspace.roster_changes`.
+
+    >>> nrps_nb.roster_changes(launch).tail()                               # doctest: +SKIP
+    """
+    return default_workspace().roster_changes(course, platform=platform)
 
 
 def tool_jwks() -> dict[str, Any]:

@@ -191,3 +191,20 @@ def test_reading_or_removing_an_unknown_url_adds_nothing(ws: Workspace, lms: San
     with pytest.raises(ConfigError, match="nrps-nb courses"):
         ws.roster_changes(99)
     assert ws.courses().empty
+
+
+def test_module_level_changes_and_removal(
+    ws: Workspace, lms: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nrps_nb
+
+    monkeypatch.setenv("NRPS_NB_HOME", str(ws.home))
+    url = urls(lms)[0]
+    nrps_nb.fetch_roster(url, platform="sandbox", progress=False)
+    (gone,) = [str(m["user_id"]) for m in lms.course_members("c00")][-1:]
+    lms.mutate("c00", drop=[gone])
+    nrps_nb.fetch_roster(url, platform="sandbox", progress=False)
+    events = nrps_nb.roster_changes(url)
+    assert events[["user_id", "event"]].values.tolist() == [[gone, "left"]]
+    nrps_nb.remove_course(url)
+    assert url not in set(nrps_nb.courses()["memberships_url"])
