@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -142,6 +142,55 @@ class Profile:
         }
 
 
+_MOODLE = Profile(
+    # moodle/moodle mod/lti/services.php, .../memberships/classes/local/service/
+    # memberships.php, resources/contextmemberships.php, ltiservice/response.php,
+    # mod/lti/token.php.
+    name="moodle",
+    title="Moodle",
+    product_family_code="moodle",
+    auth_path="/mod/lti/auth.php",
+    token_path="/mod/lti/token.php",
+    jwks_path="/mod/lti/certs.php",
+    memberships_path=(
+        "/mod/lti/services.php/CourseSection/{course}/bindings/{deployment_id}/memberships"
+    ),
+    client_id="AbCdEf1234567890",
+    deployment_id="3",
+    course_ids="moodle",
+    user_ids="numeric",
+    # Moodle knows two roles here: Instructor (moodle/course:manageactivities, so
+    # editing teachers: the sandbox's TAs) and Learner (everyone else).
+    roles=_roles(ta=(ROLE_INSTRUCTOR,), test_user=(ROLE_LEARNER,)),
+    admin_roles=(INSTITUTION_ADMIN, SYSTEM_ADMIN),
+    always_fields=("lis_person_sourcedid",),
+    only_active=True,
+    login_method="POST",
+    send_azp=False,
+    context_type=CONTEXT_TYPE_COURSE_SECTION,
+    nrps_versions=("1.0", "2.0"),
+    check_audience=False,  # token.php does not check aud
+    client_error=("invalid_client", 400),
+    error_descriptions=False,
+    accept_exact=True,
+    paging="from",
+    default_page_size=None,
+    max_page_size=None,
+    link_style="bare",
+    next_keeps_role=False,
+    role_filter="moodle",
+    rlid_unknown_status=404,
+    unauthorized_status=401,
+    error_shape="moodle",
+    notes=(
+        "Everything in one page unless limit is sent; limit/from paging with a "
+        "bare `URL;rel=next` link that drops the role filter; Accept must be "
+        "exactly the NRPS (or LIS) type; role filters only tell Instructor from "
+        "Learner; rlid is the activity id (404 when unknown)."
+    ),
+)
+
+
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         p.name: p
@@ -197,91 +246,15 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     "Instructor + TeachingAssistant, Test Student = Learner + TestUser."
                 ),
             ),
-            Profile(
-                # moodle/moodle mod/lti/services.php, .../memberships/classes/local/service/
-                # memberships.php, resources/contextmemberships.php, ltiservice/response.php,
-                # mod/lti/token.php.
-                name="moodle",
-                title="Moodle",
-                product_family_code="moodle",
-                auth_path="/mod/lti/auth.php",
-                token_path="/mod/lti/token.php",
-                jwks_path="/mod/lti/certs.php",
-                memberships_path=(
-                    "/mod/lti/services.php/CourseSection/{course}/bindings/{deployment_id}/"
-                    "memberships"
-                ),
-                client_id="AbCdEf1234567890",
-                deployment_id="3",
-                course_ids="moodle",
-                user_ids="numeric",
-                # Moodle knows two roles here: Instructor (moodle/course:manageactivities, so
-                # editing teachers: the sandbox's TAs) and Learner (everyone else).
-                roles=_roles(ta=(ROLE_INSTRUCTOR,), test_user=(ROLE_LEARNER,)),
-                admin_roles=(INSTITUTION_ADMIN, SYSTEM_ADMIN),
-                always_fields=("lis_person_sourcedid",),
-                only_active=True,
-                login_method="POST",
-                send_azp=False,
-                context_type=CONTEXT_TYPE_COURSE_SECTION,
-                nrps_versions=("1.0", "2.0"),
-                check_audience=False,  # token.php does not check aud
-                client_error=("invalid_client", 400),
-                error_descriptions=False,
-                accept_exact=True,
-                paging="from",
-                default_page_size=None,
-                max_page_size=None,
-                link_style="bare",
-                next_keeps_role=False,
-                role_filter="moodle",
-                rlid_unknown_status=404,
-                unauthorized_status=401,
-                error_shape="moodle",
-                notes=(
-                    "Everything in one page unless limit is sent; limit/from paging with a "
-                    "bare `URL;rel=next` link that drops the role filter; Accept must be "
-                    "exactly the NRPS (or LIS) type; role filters only tell Instructor from "
-                    "Learner; rlid is the activity id (404 when unknown)."
-                ),
-            ),
-            Profile(
+            _MOODLE,
+            replace(
+                _MOODLE,
                 name="moodle-3.8",
                 title="Moodle 3.7/3.8",
-                product_family_code="moodle",
-                auth_path="/mod/lti/auth.php",
-                token_path="/mod/lti/token.php",
-                jwks_path="/mod/lti/certs.php",
-                memberships_path=(
-                    "/mod/lti/services.php/CourseSection/{course}/bindings/{deployment_id}/"
-                    "memberships"
-                ),
-                client_id="AbCdEf1234567890",
-                deployment_id="3",
-                course_ids="moodle",
-                user_ids="numeric",
-                roles=_roles(ta=(ROLE_INSTRUCTOR,), test_user=(ROLE_LEARNER,)),
-                admin_roles=(INSTITUTION_ADMIN, SYSTEM_ADMIN),
-                always_fields=("lis_person_sourcedid",),
-                only_active=True,
-                login_method="POST",
-                context_type=CONTEXT_TYPE_COURSE_SECTION,
-                nrps_versions=("1.0", "2.0"),
-                check_audience=False,
-                client_error=("invalid_client", 400),
-                error_descriptions=False,
                 media_type="application/vnd.ims.lti-nprs.v2.membershipcontainer+json",
                 accept_exact=False,
-                paging="from",
-                default_page_size=None,
-                max_page_size=None,
-                link_style="bare",
-                next_keeps_role=False,
                 next_when_full=True,
-                role_filter="moodle",
-                rlid_unknown_status=404,
                 context_fields=None,
-                error_shape="moodle",
                 notes=(
                     "Moodle as the 3.7/3.8 releases answered: no context object, the "
                     "misspelled media type application/vnd.ims.lti-nprs.v2..., and a next link "
