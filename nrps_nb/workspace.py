@@ -16,13 +16,14 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import os
 import secrets
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -586,21 +587,20 @@ class Workspace:
     ) -> tuple[RosterPart, dict[str, Any]]:
         """One course's members, normalized page by page, and the frame's attrs (not built yet:
         ``fetch_rosters`` builds one frame of every course)."""
-        bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
-
         builder = FrameBuilder()
         if resume is not None:
             builder.add(resume.members)
 
-        def page_done(page: Page, members: int) -> None:
-            # Runs while the next page is in flight: normalizing now overlaps with the network.
-            builder.add(page.members)
-            if bar is not None:
-                bar.on_page(page, members)
-            if on_page is not None:
-                on_page(page, members)
+        with _roster_bar(c, progress) as bar:
 
-        try:
+            def page_done(page: Page, members: int) -> None:
+                # Runs while the next page is in flight: normalizing overlaps with the network.
+                builder.add(page.members)
+                if bar is not None:
+                    bar.on_page(page, members)
+                if on_page is not None:
+                    on_page(page, members)
+
             result = await fetch_members(
                 p,
                 self.key,
@@ -613,12 +613,6 @@ class Workspace:
                 allow_cross_origin=allow_cross_origin,
                 on_page=page_done,
             )
-        except BaseException:
-            if bar is not None:
-                bar.close(failed=True)
-            raise
-        if bar is not None:
-            bar.close()
         context = dict(result.context or {})
         record = _Record(
             course=c,
@@ -791,31 +785,25 @@ class Workspace:
         """
         c, created = self._resolve(course, platform)
         # The bar is made here, on the caller's thread, so that in Jupyter it shows in this cell.
-        bar = None if progress is False else RosterProgress(_course_desc(c), enabled=progress)
         try:
-            df = run_sync(
-                self.afetch_roster(
-                    c,
-                    role=role,
-                    limit=limit,
-                    rlid=rlid,
-                    pseudonymize=pseudonymize,
-                    resume=resume,
-                    allow_cross_origin=allow_cross_origin,
-                    on_page=bar.on_page if bar is not None else None,
-                    progress=False,
-                    changes_only=changes_only,
+            with _roster_bar(c, progress) as bar:
+                return run_sync(
+                    self.afetch_roster(
+                        c,
+                        role=role,
+                        limit=limit,
+                        rlid=rlid,
+                        pseudonymize=pseudonymize,
+                        resume=resume,
+                        allow_cross_origin=allow_cross_origin,
+                        on_page=bar.on_page if bar is not None else None,
+                        progress=False,
+                        changes_only=changes_only,
+                    )
                 )
-            )
-        except BaseException as exc:
-            if bar is not None:
-                bar.close(failed=True)
-            if isinstance(exc, NrpsNbError):
-                self._forget_if_new(c, created, exc)
+        except NrpsNbError as exc:
+            self._forget_if_new(c, created, exc)
             raise
-        if bar is not None:
-            bar.close()
-        return df
 
     async def afetch_rosters(
         self,
@@ -840,8 +828,7 @@ class Workspace:
         at all is not kept as a course.
         """
         items = _course_items(courses)
-        bar = None if progress is False else CoursesProgress(len(items), enabled=progress)
-        try:
+        with _courses_bar(len(items), progress) as bar:
             return await self._afetch_rosters(
                 items,
                 platform=platform,
@@ -853,9 +840,6 @@ class Workspace:
                 bar=bar,
                 on_course=on_course,
             )
-        finally:
-            if bar is not None:
-                bar.close()
 
     async def _afetch_rosters(
         self,
@@ -971,8 +955,8 @@ class Workspace:
         >>> df = ws.fetch_rosters(ws.courses(), concurrency=8)                # doctest: +SKIP
         """
         items = _course_items(courses)
-        bar = None if progress is False else CoursesProgress(len(items), enabled=progress)
-        try:
+        # The bar is made here, on the caller's thread, so that in Jupyter it shows in this cell.
+        with _courses_bar(len(items), progress) as bar:
             return run_sync(
                 self._afetch_rosters(
                     items,
@@ -985,9 +969,32 @@ class Workspace:
                     bar=bar,
                 )
             )
-        finally:
-            if bar is not None:
-                bar.close()
+
+
+@contextlib.contextmanager
+def _roster_bar(course: Course, progress: bool | None) -> Iterator[RosterProgress | None]:
+    """A bar of one course's pages (None when ``progress`` is False), marked failed if the
+    fetch raises."""
+    bar = None if progress is False else RosterProgress(_course_desc(course), enabled=progress)
+    try:
+        yield bar
+    except BaseException:
+        if bar is not None:
+            bar.close(failed=True)
+        raise
+    if bar is not None:
+        bar.close()
+
+
+@contextlib.contextmanager
+def _courses_bar(total: int, progress: bool | None) -> Iterator[CoursesProgress | None]:
+    """A bar of courses done (None when ``progress`` is False), closed however the fetch ends."""
+    bar = None if progress is False else CoursesProgress(total, enabled=progress)
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _course_items(courses: object) -> list[object]:
