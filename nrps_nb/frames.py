@@ -93,6 +93,8 @@ PSEUDONYMIZED_COLUMNS = (
 # ``message`` (with rlid) is kept whole in ``extras`` too: only its custom values get columns.
 _KNOWN_FIELDS = frozenset({*STRING_COLUMNS, "roles"})
 _STATUSES = {"active": "Active", "inactive": "Inactive", "deleted": "Deleted"}
+# One encoder for every member's extras: json.dumps() with options builds a new one per call.
+_encode_extras = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
 
 
 def _text(value: object) -> str | None:
@@ -191,11 +193,7 @@ class FrameBuilder:
             self._role[at] = role
             self._test[at] = test
             extra = {k: v for k, v in member.items() if k not in _KNOWN_FIELDS}
-            self._extras[at] = (
-                json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
-                if extra
-                else None
-            )
+            self._extras[at] = _encode_extras(extra) if extra else None
             message = _first_message(member.get("message"))
             if message is not None:
                 values = message.get("https://purl.imsglobal.org/spec/lti/claim/custom")

@@ -19,8 +19,7 @@ import json
 import sqlite3
 import time
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -44,8 +43,7 @@ __all__ = [
 EVENTS = ("joined", "left", "role_changed", "status_changed")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: thousands are built per snapshot, and cheaply
     role: str
     status: str
     roles: str  # JSON list of full role URIs
@@ -87,20 +85,30 @@ def _decode(blob: bytes) -> dict[str, Entry]:
     return {uid: Entry(role, status, roles) for uid, (role, status, roles) in data.items()}
 
 
-def _last(con: sqlite3.Connection, course_id: int) -> dict[str, Entry] | None:
+def _last_id(con: sqlite3.Connection, course_id: int) -> int | None:
     row = con.execute(
         "SELECT id FROM snapshots WHERE course_id = ? ORDER BY id DESC LIMIT 1", (course_id,)
     ).fetchone()
-    if row is None:
-        return None
-    blob = con.execute(
-        "SELECT data FROM snapshot_blobs WHERE snapshot_id = ?", (row["id"],)
+    return None if row is None else int(row["id"])
+
+
+def _blob(con: sqlite3.Connection, snapshot_id: int) -> bytes | None:
+    row = con.execute(
+        "SELECT data FROM snapshot_blobs WHERE snapshot_id = ?", (snapshot_id,)
     ).fetchone()
+    return None if row is None else bytes(row["data"])
+
+
+def _last(con: sqlite3.Connection, course_id: int) -> dict[str, Entry] | None:
+    snapshot_id = _last_id(con, course_id)
+    if snapshot_id is None:
+        return None
+    blob = _blob(con, snapshot_id)
     if blob is not None:
-        return _decode(blob["data"])
+        return _decode(blob)
     rows = con.execute(  # a snapshot from before snapshot_blobs
         "SELECT user_id, role, status, roles FROM snapshot_members WHERE snapshot_id = ?",
-        (row["id"],),
+        (snapshot_id,),
     ).fetchall()
     return {r["user_id"]: Entry(r["role"], r["status"], r["roles"]) for r in rows}
 
@@ -140,8 +148,15 @@ def record_snapshot(
 ) -> list[Change]:
     """Inside a transaction: store a snapshot and the events since the previous one."""
     at = time.time() if at is None else at
-    previous = _last(con, course_id)
-    changes = diff(previous, members) if previous is not None else []
+    data = _encode(members)
+    last_id = _last_id(con, course_id)
+    if last_id is not None and _blob(con, last_id) == data:
+        # The same bytes as the last snapshot (a roster re-fetched unchanged, members in the
+        # same order): no events, and nothing to decode or compare.
+        changes: list[Change] = []
+    else:
+        previous = _last(con, course_id)
+        changes = diff(previous, members) if previous is not None else []
     cur = con.execute(
         "INSERT INTO snapshots (course_id, fetched_at, source, members) VALUES (?, ?, ?, ?)",
         (course_id, at, source, len(members)),
@@ -149,7 +164,7 @@ def record_snapshot(
     snapshot_id = cur.lastrowid
     con.execute(
         "INSERT INTO snapshot_blobs (snapshot_id, data) VALUES (?, ?)",
-        (snapshot_id, _encode(members)),
+        (snapshot_id, data),
     )
     con.executemany(
         "INSERT INTO roster_events (course_id, at, user_id, event, old, new)"

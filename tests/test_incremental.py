@@ -199,3 +199,27 @@ def test_snapshot_of_an_older_workspace_still_counts(ws: Workspace, lms: Sandbox
         left = con.execute("SELECT COUNT(*) FROM snapshot_members").fetchone()[0]
         blobs = con.execute("SELECT COUNT(*) FROM snapshot_blobs").fetchone()[0]
     assert (left, blobs, snapshots(ws)) == (0, 3, 3)
+
+
+def test_snapshot_events_unchanged_reordered_emptied_and_refilled(
+    ws: Workspace, lms: SandboxServer
+) -> None:
+    """record_snapshot skips decoding when the stored bytes are the same; every other case is
+    still compared member by member, including an empty roster before and after."""
+    from nrps_nb import history
+
+    course = ws.add_course(lms.memberships_url(COURSE), platform="sandbox")
+    a, b = history.Entry("Learner", "Active", "[]"), history.Entry("Instructor", "Active", "[]")
+
+    def record(members: dict[str, history.Entry]) -> list[tuple[str, str]]:
+        changes = history.save_snapshot(ws.store, course.id, members, source="fetch")
+        return sorted((uid, event) for uid, event, _, _ in changes)
+
+    assert record({}) == []  # the first snapshot: no events
+    assert record({"1": a, "2": b}) == [("1", "joined"), ("2", "joined")]  # after an empty one
+    assert record({"1": a, "2": b}) == []  # the same bytes
+    assert record({"2": b, "1": a}) == []  # other order, same members
+    assert record({"2": a}) == [("1", "left"), ("2", "role_changed")]
+    assert record({}) == [("2", "left")]
+    assert record({}) == []
+    assert snapshots(ws) == 3  # pruned to the latest three, unchanged ones included
