@@ -7,7 +7,7 @@ Every system fetches the same pages from the same sandbox LMS, which runs in its
 with injected latency, so the client processes are measured alone. Scenarios (issue 5):
 
   (a) one course of 20,000 members, 50 per page, 20 ms latency: sequential paging.
-  (b) 300 courses of 40 members, 50 ms latency: many courses at once (median of 3 runs).
+  (b) 300 courses of 40 members, 50 ms latency: many courses at once (median of 5 runs).
   (c) token requests per run (counted on the client side).
   (d) peak memory for 100,000 members, relative to the final DataFrame's deep memory usage.
 
@@ -255,7 +255,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of (b); the median counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of (b); the median counts")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     big, n_courses, huge = (
@@ -294,7 +294,7 @@ def main() -> int:
         urls = [sb.url(c) for c, _ in courses]
         for u in urls:
             ws.add_course(u, platform="sandbox")
-        # Sub-second runs on a shared 2-core machine are noisy: each system runs 3 times,
+        # Sub-second runs on a shared 2-core machine are noisy: each system runs --repeat times,
         # interleaved, and the median counts (token counts are per run).
         lbs, ourss, theirss = [], [], []
         for _ in range(args.repeat):
