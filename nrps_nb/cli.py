@@ -71,16 +71,47 @@ def _parser() -> argparse.ArgumentParser:
     psub.add_parser("presets", help="the known LMS presets")
 
     roster = sub.add_parser("roster", help="fetch course rosters")
-    roster.add_argument("--platform")
+    roster.add_argument(
+        "--platform",
+        metavar="NAME",
+        help="the registered LMS that serves the URLs (`platform list`)",
+    )
     target = roster.add_mutually_exclusive_group(required=True)
-    target.add_argument("--url", action="append", dest="urls", help="a memberships URL")
+    target.add_argument(
+        "--url",
+        action="append",
+        dest="urls",
+        metavar="URL",
+        help="a course's memberships URL (repeat for several courses; `courses` lists known ones)",
+    )
     target.add_argument("--all", action="store_true", help="every known course of --platform")
-    roster.add_argument("--role")
-    roster.add_argument("--limit", type=int)
-    roster.add_argument("--rlid")
-    roster.add_argument("--pseudonymize", action="store_true")
-    roster.add_argument("--concurrency", type=int, default=8)
-    roster.add_argument("--output", type=Path, help="FILE.csv, FILE.json or FILE.parquet")
+    roster.add_argument(
+        "--role",
+        help="only members with this role: Learner, Instructor, TeachingAssistant or a URI",
+    )
+    roster.add_argument(
+        "--limit", type=int, metavar="N", help="members per page (default: the LMS's largest)"
+    )
+    roster.add_argument(
+        "--rlid",
+        metavar="ID",
+        help="a resource link id: that link's members, custom values as columns",
+    )
+    roster.add_argument(
+        "--pseudonymize",
+        action="store_true",
+        help="keyed pseudonyms instead of ids, identifying columns dropped (for research data)",
+    )
+    roster.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="courses fetched at once, per LMS host (default: 8)",
+    )
+    roster.add_argument(
+        "--output", type=Path, metavar="FILE", help="FILE.csv, FILE.json or FILE.parquet"
+    )
     roster.add_argument(
         "--partial", action="store_true", help="write an incomplete roster too (marked so)"
     )
@@ -114,6 +145,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
+
+
 def _print_frame(df: pd.DataFrame) -> None:
     if df.empty:
         print("(none)")
@@ -127,7 +162,9 @@ def _print_presets() -> None:
     from .platforms import PRESETS
 
     for p in PRESETS.values():
-        base = " --base-url https://LMS" if p.needs_base_url else ""
+        # The sandbox runs on loopback (`nrps-nb sandbox` prints its URL); an LMS on https.
+        example = "http://127.0.0.1:8766" if p.name == "sandbox" else "https://LMS"
+        base = f" --base-url {example}" if p.needs_base_url else ""
         needs = "".join(f" --{f.replace('_', '-')} URL" for f in p.required_fields())
         print(f"{p.name}: {p.title}")
         for label, value in (
@@ -165,6 +202,12 @@ def _cmd_roster(args: argparse.Namespace) -> int:
         if not courses:
             raise ConfigError(f"platform {args.platform!r} has no known courses yet")
     else:
+        for url in args.urls:
+            if "://" not in url:  # a typo or a context id: say so before anything is fetched
+                raise ConfigError(
+                    f"--url {url!r} is not a URL; give the course's memberships URL (https://..., "
+                    "or http://127.0.0.1:... for the sandbox); `nrps-nb courses` lists known ones"
+                )
         # Resolved by the fetch itself: a new URL that yields nothing is not kept as a course.
         courses = list(args.urls)
     complete = True
@@ -222,7 +265,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
         _print_frame(df[columns])
         pages = df.attrs.get("pages")
         print(
-            f"\n{len(df)} members" + (f" in {pages} pages" if pages else ""),
+            f"\n{len(df)} members" + (f" in {_pages(pages)}" if pages else ""),
             file=sys.stderr,
         )
     return EXIT_OK if complete else EXIT_INCOMPLETE

@@ -171,6 +171,12 @@ async def _request_token(platform: Platform, key: ToolKey, scopes: tuple[str, ..
         if isinstance(error, str):
             detail = f"{error}" + (f": {description}" if isinstance(description, str) else "")
             hint = _hint_for(error)
+            if isinstance(description, str) and "jwks" in description.lower():
+                hint = (  # the LMS says it could not get the tool's keys: reachability first
+                    "the LMS could not get the tool's public keys: keep the receiver whose "
+                    "/jwks.json the registration names running and reachable from the LMS, or "
+                    "register the public key itself (`nrps-nb keys jwks`) instead of the URL"
+                )
         else:
             ctype = response.headers.get("content-type", "?")
             detail = f"HTTP {response.status_code}, not an OAuth error (Content-Type {ctype})"
@@ -202,8 +208,10 @@ async def _request_token(platform: Platform, key: ToolKey, scopes: tuple[str, ..
 def _hint_for(error: str) -> str:
     return {
         "invalid_client": (
-            "the platform does not accept the tool's key or client_id: paste the tool's public "
-            "key (`nrps-nb keys jwks`) into the LMS registration and check the client_id"
+            "the platform does not accept the tool's key or client_id: check the client_id, and "
+            "that the LMS registration has the tool's key — either a JWKS URL the LMS can reach "
+            "(the receiver's /jwks.json, running) or the public key itself "
+            "(`nrps-nb keys jwks`)"
         ),
         "invalid_grant": (
             "the client assertion was rejected: check the token audience and this machine's clock"

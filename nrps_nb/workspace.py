@@ -55,6 +55,10 @@ CAPTURE_WINDOW = 600.0  # capture_launch() accepts launches received in the last
 CAPTURE_POLL = 0.2
 
 
+# Errors reach Python and command-line users alike: name both spellings.
+_PASS_PLATFORM = "pass platform=NAME (--platform NAME on the command line)"
+
+
 def default_home() -> Path:
     """``$NRPS_NB_HOME``, else the platformdirs user data directory for nrps_nb."""
     env = os.environ.get(ENV_HOME)
@@ -462,7 +466,9 @@ class Workspace:
                 return matches[0]
             if len(matches) > 1:
                 names = ", ".join(c.platform for c in matches)
-                raise ConfigError(f"{text} belongs to several platforms ({names}); pass platform=")
+                raise ConfigError(
+                    f"{text} belongs to several platforms ({names}); {_PASS_PLATFORM}"
+                )
             if not add_unknown:
                 raise ConfigError(
                     f"{text} is not a known course; see courses() or `nrps-nb courses`"
@@ -471,7 +477,7 @@ class Workspace:
                 known = self.store.list_platforms()
                 if len(known) != 1:
                     raise ConfigError(
-                        f"{text} is not a known course; pass platform= to say which LMS serves it"
+                        f"{text} is not a known course; say which LMS serves it: {_PASS_PLATFORM}"
                     )
                 platform = known[0].name
             return self.add_course(text, platform=platform)
@@ -489,7 +495,7 @@ class Workspace:
             raise ConfigError(
                 f"no known course has context id {text!r}; pass its memberships URL instead"
             )
-        raise ConfigError(f"several courses have context id {text!r}; pass platform=")
+        raise ConfigError(f"several courses have context id {text!r}; {_PASS_PLATFORM}")
 
     async def afetch_roster(
         self,

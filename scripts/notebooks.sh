@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quick start 3: install nrps_nb with JupyterLab (and the notebooks' extras), then open
+# Not one of the two quick-start commands: install nrps_nb with JupyterLab (and the notebooks' extras), then open
 # notebooks/quickstart.ipynb: the sandbox LMS end to end, with the forms. Extra arguments go to
 # `jupyter lab` (e.g. --port 8889, --no-browser).
 set -euo pipefail

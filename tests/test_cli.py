@@ -75,6 +75,14 @@ def test_usage_and_config_errors_exit_cleanly(home: Path) -> None:
         1,
         "unknown platform 'nope'",
     )
+    # --url takes a URL: anything else is named as such before any fetch.
+    assert_clean_error(
+        run(home, "roster", "--url", "not-a-url"), 1, "--url 'not-a-url' is not a URL"
+    )
+    # Messages that reach the command line name the option, not only the Python argument.
+    assert_clean_error(
+        run(home, "roster", "--url", "https://lms.example.edu/m"), 1, "--platform NAME"
+    )
     assert_clean_error(
         run(home, "platform", "add", "m", "--preset", "moodle", "--client-id", "c"),
         1,
@@ -145,6 +153,7 @@ def test_roster_to_csv_table_and_json(
     table = run(home, "roster", "--platform", "sandbox", "--url", url, "--role", "Instructor")
     assert table.returncode == 0
     assert "Instructor" in table.stdout and "Learner" not in table.stdout
+    assert table.stderr.endswith(" members in 1 page\n")  # one page, not "1 pages"
 
     both = tmp_path / "both.json"
     result = run(home, "roster", "--platform", "sandbox", "--url", url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -24,7 +25,7 @@ from nrps_nb import (
 from nrps_nb.demo import drive_launch
 from nrps_nb.frames import COLUMNS
 from nrps_nb.oauth import clear_token_cache
-from nrps_nb.sandbox import SandboxServer
+from nrps_nb.sandbox import SandboxConfig, SandboxServer
 from nrps_nb.server import ReceiverServer
 
 from .helpers import Scripted, add_scripted_platform, respond, scripted_server
@@ -194,6 +195,20 @@ def test_tool_key_unknown_to_the_platform(
     assert exc.value.error == "invalid_client"
     assert "public key" in str(exc.value)
     assert ws.fetch_roster(info["memberships_url"], platform="sandbox").shape[0] == 250
+
+
+def test_platform_that_cannot_reach_the_tool_jwks(ws: Workspace, tmp_path: Path) -> None:
+    """The LMS fetches the tool's keys from the registered JWKS URL; when nothing answers there
+    the advice is to keep the receiver reachable (or register the key), not to re-paste it."""
+    with SandboxServer(SandboxConfig(tool_url="http://127.0.0.1:9")) as lms:  # nothing listens
+        info = lms.info()
+        ws.add_platform("sandbox", preset="sandbox", base_url=info["issuer"],
+                        client_id=info["client_id"])  # fmt: skip
+        with pytest.raises(TokenError) as exc:
+            ws.fetch_roster(info["memberships_url"], platform="sandbox")
+    assert exc.value.error == "invalid_client"
+    assert "could not get the tool's public keys" in str(exc.value)
+    assert "/jwks.json" in str(exc.value) and "running and reachable" in str(exc.value)
 
 
 def test_platform_answering_html(ws: Workspace) -> None:
