@@ -25,12 +25,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
 from .errors import (
     BadResponse,
+    ConfigError,
     Forbidden,
     IncompleteRoster,
     NotAuthorized,
@@ -188,14 +189,22 @@ def _parse_body(response: httpx.Response, url: str) -> _Parsed:
     if not isinstance(body, dict):
         raise BadResponse(f"{url} answered JSON that is not a membership container", url=url)
     members: Any = body.get("members")
+    context: Any = body.get("context")
+    next_in_body: str | None = None
     if members is None and isinstance(body.get("pageOf"), dict):
-        # NRPS v1 / LIS JSON-LD: pageOf.membershipSubject.membership[]
-        subject = body["pageOf"].get("membershipSubject") or {}
-        members = [_from_lis(m) for m in subject.get("membership") or [] if isinstance(m, dict)]
-        context = {"id": subject.get("contextId")} if subject.get("contextId") else None
+        # NRPS v1 / LIS JSON-LD: pageOf.membershipSubject.membership[]; then the same member
+        # checks as NRPS v2 (an entry without a usable userId is skipped, not kept as "").
+        subject = body["pageOf"].get("membershipSubject")
+        subject = subject if isinstance(subject, dict) else {}
+        entries = subject.get("membership")
+        entries = entries if isinstance(entries, list) else []
+        members = [_from_lis(m) for m in entries if isinstance(m, dict)]
+        context_id = subject.get("contextId")
+        context = (
+            {"id": str(context_id)} if isinstance(context_id, str | int) and context_id else None
+        )
         next_in_body = body.get("nextPage") if isinstance(body.get("nextPage"), str) else None
         warnings.append("the platform answered the legacy LIS membership format")
-        return members, context, next_in_body, warnings
     if members is None:
         raise BadResponse(f"{url} answered JSON without a 'members' array", url=url)
     if not isinstance(members, list):
@@ -215,8 +224,7 @@ def _parse_body(response: httpx.Response, url: str) -> _Parsed:
         good.append(member)
     if skipped:
         warnings.append(f"{skipped} member entries without a usable user_id were skipped ({url})")
-    context = body.get("context")
-    return good, context if isinstance(context, dict) else None, None, warnings
+    return good, context if isinstance(context, dict) else None, next_in_body, warnings
 
 
 def _from_lis(m: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +232,7 @@ def _from_lis(m: dict[str, Any]) -> dict[str, Any]:
     person: dict[str, Any] = member if isinstance(member, dict) else {}
     roles = m.get("role") or []
     return {
-        "user_id": str(person.get("userId", "")),
+        "user_id": person.get("userId"),  # checked like an NRPS v2 user_id by the caller
         "name": person.get("name"),
         "given_name": person.get("givenName"),
         "family_name": person.get("familyName"),
@@ -396,7 +404,7 @@ async def iter_pages(
     Moodle drops the role filter from its next links, Sakai and Open edX ignore it.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive integer, not {limit!r}")
+        raise ConfigError(f"limit must be a positive integer, not {limit!r}")
     wanted = expand_role_filter(role)
     # Next links are followed verbatim: platforms that echo rlid (Blackboard) keep theirs.
     first = merge_query(url, {"role": wanted, "limit": limit, "rlid": rlid})
@@ -430,6 +438,8 @@ async def iter_pages(
             if link_next is not None and link_next not in seen and len(seen) < MAX_PAGES:
                 pending_url, pending = link_next, await start(link_next)  # prefetch
             members, context, next_in_body, warnings = _parse_body(response, page_url)
+            if next_in_body is not None and not urlsplit(next_in_body).scheme:
+                next_in_body = urljoin(page_url, next_in_body)  # relative, like a Link target
             next_url = link_next or next_in_body
             pages += 1
             if next_url is not None and not members:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from .errors import ConfigError, InsecureURLError
 from .platforms import PRESETS, Preset
 
@@ -102,14 +104,17 @@ def check_url(url: str, *, what: str = "URL", allow_insecure_http: bool = False)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ConfigError(f"the {what} {url!r} is not a valid URL") from None
+        httpx.URL(url)  # what httpx would refuse later (control characters, bad hosts, ...)
+    except (ValueError, httpx.InvalidURL) as exc:
+        reason = f" ({exc})" if isinstance(exc, httpx.InvalidURL) else ""
+        raise ConfigError(f"the {what} {url!r} is not a valid URL{reason}") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"the {what} {url!r} is not an absolute http(s) URL")
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
         raise InsecureURLError(
             f"the {what} {url!r} uses plain http:// to a non-loopback host; use https:// "
-            "(or pass --allow-insecure-http / allow_insecure_http=True for a trusted test LMS)"
+            "(or, for a trusted test LMS, register the platform with --allow-insecure-http / "
+            "allow_insecure_http=True)"
         )
     return url
 

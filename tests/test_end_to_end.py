@@ -364,3 +364,81 @@ def test_login_form_post_and_launch_page_escape_claims(
     assert httpx.get(receiver.base_url + "/launch").status_code == 405
     jwks = httpx.get(receiver.base_url + "/jwks.json").json()
     assert jwks == ws.tool_jwks() and "d" not in jwks["keys"][0]
+
+
+def test_urls_httpx_would_refuse_are_typed_errors(ws: Workspace) -> None:
+    """A URL with a control character — typed by the user or sent by the platform as a next
+    page — is a ConfigError naming it, never a raw httpx exception; members already fetched
+    are kept, and a new URL that failed is not kept as a course."""
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "Bearer"}))
+    legacy = {"pageOf": {"membershipSubject": {"membership": [
+        {"member": {"userId": "u9"}, "role": ["Learner"]}]}}, "nextPage": "/l2\x01"}  # fmt: skip
+    script.add("/legacy", respond(200, legacy))
+    with scripted_server(script) as server:
+        add_scripted_platform(ws, server)
+        bad = server.base_url + "/x\x01y"
+        with pytest.raises(ConfigError, match="is not a valid URL"):
+            ws.fetch_roster(bad, platform="lms")
+        assert bad not in set(ws.courses()["memberships_url"])
+        with pytest.raises(ConfigError, match="limit must be a positive integer"):
+            ws.fetch_roster(server.base_url + "/legacy", platform="lms", limit=0)
+        with pytest.raises(IncompleteRoster) as exc:  # the platform's next page URL
+            ws.fetch_roster(server.base_url + "/legacy", platform="lms")
+        assert [m["user_id"] for m in exc.value.members] == ["u9"]
+        assert isinstance(exc.value.cause, ConfigError)
+        assert "is not a valid URL" in str(exc.value.cause)
+
+
+def test_legacy_lis_format_pages_and_members_without_ids(ws: Workspace) -> None:
+    """The NRPS v1 / LIS JSON-LD shape: members mapped, nextPage followed, an entry without a
+    userId skipped (not a row with an empty id), junk shapes read as empty, never a crash."""
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "Bearer"}))
+    page1 = {"pageOf": {"membershipSubject": {"contextId": "ctx-1", "membership": [
+        {"member": {"userId": "a", "name": "Ana Lee", "email": "ana@x"}, "role": ["Instructor"]},
+        {"member": {"name": "No Id"}, "role": ["Learner"]},
+    ]}}, "nextPage": "/lis2"}  # fmt: skip
+    page2 = {"pageOf": {"membershipSubject": {"membership": [
+        {"member": {"userId": 7, "givenName": "Bo"}, "role": "Learner",
+         "status": "http://purl.imsglobal.org/vocab/lis/v2/status#Inactive"},
+        {"member": {"name": "No Id Again"}, "role": ["Learner"]},
+    ]}}}  # fmt: skip
+    script.add("/lis", respond(200, page1))
+    script.add("/lis2", respond(200, page2))
+    script.add("/junk", respond(200, {"pageOf": {"membershipSubject": {"membership": 5}}}))
+    script.add("/junk2", respond(200, {"pageOf": {"membershipSubject": "x"}}))
+    with scripted_server(script) as server:
+        add_scripted_platform(ws, server)
+        df = ws.fetch_roster(server.base_url + "/lis", platform="lms")
+        assert df["user_id"].tolist() == ["a", "7"]
+        assert df["role"].tolist() == ["Instructor", "Learner"]
+        assert df["status"].tolist() == ["Active", "Inactive"]
+        assert df["context_id"].tolist() == ["ctx-1", "ctx-1"]
+        assert df.attrs["pages"] == 2
+        warnings = " ".join(df.attrs["warnings"])
+        assert "legacy LIS" in warnings and "without a usable user_id were skipped" in warnings
+        assert "duplicate" not in warnings
+        for path in ("/junk", "/junk2"):  # read as an empty roster, not a crash
+            assert len(ws.fetch_roster(server.base_url + path, platform="lms")) == 0
+
+
+def test_receiver_fetches_an_http_key_set_only_for_a_platform_that_allows_it(
+    ws: Workspace,
+) -> None:
+    """--allow-insecure-http at registration covers the platform's key set too (the receiver
+    fetches it on launch); without the flag, plain http to a non-loopback host is refused."""
+    from nrps_nb.server.handlers import ReceiverContext
+
+    common = {"client_id": "c", "auth_login_url": "https://lms.invalid/auth",
+              "auth_token_url": "https://lms.invalid/token"}  # fmt: skip
+    ws.add_platform("trusted", issuer="http://trusted.invalid", allow_insecure_http=True,
+                    key_set_url="http://trusted.invalid/jwks", **common)  # fmt: skip
+    ws.add_platform("strict", issuer="https://strict.invalid",
+                    key_set_url="https://strict.invalid/jwks", **common)  # fmt: skip
+    fetch = ReceiverContext.create(ws, "http://127.0.0.1:8765").jwks.fetch
+    # Allowed: the request is made (and fails: .invalid never resolves) — not refused up front.
+    with pytest.raises(ServiceUnavailable):
+        asyncio.run(fetch("http://trusted.invalid/jwks"))
+    with pytest.raises(InsecureURLError):
+        asyncio.run(fetch("http://strict.invalid/jwks"))
