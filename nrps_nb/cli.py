@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .__about__ import __version__
-from .errors import ConfigError, IncompleteRoster, NrpsNbError
+from .errors import ConfigError, IncompleteRoster, NrpsNbError, ServiceError
 from .registry import PRESETS
 from .sandbox.profiles import PROFILES as _SANDBOX_PROFILES
 
@@ -246,7 +246,12 @@ def _cmd_roster(args: argparse.Namespace) -> int:
         status = df.attrs["status"]
         for _, row in status[~status["ok"]].iterrows():
             print(f"nrps-nb: {row['memberships_url']}: {row['error']}", file=sys.stderr)
+        if len(status) and not status["ok"].any():
+            # Nothing fetched at all is an error, not an incomplete roster (exit 1, not 3).
+            raise ServiceError(f"none of the {len(status)} courses could be fetched (see above)")
         complete = bool(df.attrs["complete"])
+    for warning in df.attrs.get("warnings", ()):  # caveats a cron job must not miss
+        print(f"nrps-nb: warning: {warning}", file=sys.stderr)
     if args.output is not None:
         if complete or args.partial:
             if not complete:
@@ -352,13 +357,19 @@ def _run(args: argparse.Namespace) -> int:
                 raise ConfigError(
                     f"{args.tool_jwk} holds no JWK; write it with `nrps-nb keys jwks > FILE`"
                 )
-        run(
-            host=args.host,
-            port=args.port,
-            tool_url=args.tool_url,
-            tool_jwk=tool_jwk,
-            profile=args.profile,
-        )
+        try:
+            run(
+                host=args.host,
+                port=args.port,
+                tool_url=args.tool_url,
+                tool_jwk=tool_jwk,
+                profile=args.profile,
+            )
+        except OSError as exc:  # binding: the port is taken, or the address is not ours
+            raise ConfigError(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+                "pick another --port"
+            ) from None
         return EXIT_OK
     if cmd == "demo":
         from .demo import run_demo

@@ -913,26 +913,42 @@ class Workspace:
             for pool in lanes.values():
                 await pool.aclose()
         parts = [r[0] for r in results if isinstance(r, tuple)]
-        status = pd.DataFrame(
-            [
+        # Each course's provenance (DESIGN §5 attrs) is a row of the status table; its warnings
+        # are also in the frame's, named by course, so that no caveat is lost in the merge.
+        rows: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        for c, r in zip(resolved, results, strict=True):
+            attrs = r[1] if isinstance(r, tuple) else {}
+            course_warnings = list(attrs.get("warnings", ()))
+            warnings.extend(f"{_course_desc(c)}: {w}" for w in course_warnings)
+            rows.append(
                 {
                     "course_id": None if c.id in forgotten else c.id,
                     "memberships_url": c.context_memberships_url,
+                    "platform": c.platform,
                     "ok": isinstance(r, tuple),
                     "members": len(r[0].builder) if isinstance(r, tuple) else None,
+                    "pages": attrs.get("pages"),
+                    "differences_url": attrs.get("differences_url"),
+                    "warnings": course_warnings,
                     "error": None if isinstance(r, tuple) else f"{type(r).__name__}: {r}",
                 }
-                for c, r in zip(resolved, results, strict=True)
-            ]
-        )
+            )
+        status = pd.DataFrame(rows)
         if len(status):  # whole numbers with NA, not floats
-            status = status.astype({"course_id": "Int64", "members": "Int64"})
+            status = status.astype({"course_id": "Int64", "members": "Int64", "pages": "Int64"})
         df = build_frame(parts)  # while the last snapshots are written
         unsaved = await _snapshot_saved(saver.finish())
         if pseudonymize:
             df = pseudonymize_frame(df, self.pseudonym_key())
-        df.attrs = {"status": status, "complete": bool(status["ok"].all()) if len(status) else True}
-        df.attrs["warnings"] = [unsaved] if unsaved is not None else []
+        df.attrs.update(
+            {
+                "status": status,
+                "complete": bool(status["ok"].all()) if len(status) else True,
+                "role_filter": role,
+                "warnings": [*warnings, *([unsaved] if unsaved is not None else [])],
+            }
+        )
         return df
 
     def _part_frame(

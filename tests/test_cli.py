@@ -267,6 +267,13 @@ def test_a_mistyped_url_is_not_kept_and_courses_can_be_removed(
     assert_clean_error(failed, 1, "404")
     failed = run(home, "roster", "--platform", "sandbox", "--url", good, "--url", typo)
     assert failed.returncode == 3 and "404" in failed.stderr
+    # Every course failed: an error (exit 1), not an incomplete roster of nobody (exit 3).
+    other = typo.replace("/seminr/", "/semnar/")
+    assert_clean_error(
+        run(home, "roster", "--platform", "sandbox", "--url", typo, "--url", other),
+        1,
+        "none of the 2 courses could be fetched",
+    )
     listed = run(home, "courses").stdout
     assert "seminr" not in listed and "seminar" in listed  # the typo was never kept
     out = tmp_path / "all.csv"
@@ -329,3 +336,38 @@ def test_sandbox_by_hand_with_the_tool_jwks_file(home: Path, tmp_path: Path) -> 
         proc.communicate(timeout=20)
     jwks.write_text('{"keys": []}')
     assert_clean_error(run(home, "sandbox", "--port", "0", "--tool-jwk", str(jwks)), 1, "no JWK")
+
+
+def test_sandbox_on_a_busy_port_is_a_clean_error(home: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run(home, "sandbox", "--port", str(port))
+    assert_clean_error(result, 1, f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_platform_warnings_reach_the_command_line(home: Path) -> None:
+    """A platform that ignores the role filter: the CLI says so on stderr, for one course and
+    for several (the caveat is not lost when rosters are merged)."""
+    from .helpers import Scripted, respond, scripted_server
+
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "Bearer"}))
+    everyone = {"members": [{"user_id": "1", "roles": ["Instructor"]},
+                            {"user_id": "2", "roles": ["Learner"]}]}  # fmt: skip
+    script.add("/a", respond(200, everyone))
+    script.add("/b", respond(200, everyone))
+    with scripted_server(script) as server:
+        base = server.base_url
+        assert run(home, "platform", "add", "lms", "--issuer", base, "--client-id", "c",
+                   "--auth-login-url", base + "/auth", "--auth-token-url", base + "/token",
+                   "--key-set-url", base + "/jwks").returncode == 0  # fmt: skip
+        one = run(home, "roster", "--platform", "lms", "--url", base + "/a", "--role", "Learner")
+        two = run(home, "roster", "--platform", "lms", "--url", base + "/a", "--url",
+                  base + "/b", "--role", "Learner")  # fmt: skip
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr, two.stderr)
+    assert "nrps-nb: warning:" in one.stderr and "role filter" in one.stderr
+    assert two.stderr.count("role filter") == 2  # one per course, each named

@@ -208,3 +208,32 @@ def test_module_level_changes_and_removal(
     assert events[["user_id", "event"]].values.tolist() == [[gone, "left"]]
     nrps_nb.remove_course(url)
     assert url not in set(nrps_nb.courses()["memberships_url"])
+
+
+def test_each_courses_provenance_and_warnings_survive_the_merge(ws: Workspace) -> None:
+    """fetch_rosters keeps what fetch_roster would say per course (DESIGN §5 attrs): pages,
+    differences URL and warnings in the status table, the warnings in the frame's attrs named
+    by course, and the pseudonymized mark."""
+    from .helpers import Scripted, add_scripted_platform, respond, scripted_server
+
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "Bearer"}))
+    everyone = {"members": [{"user_id": "1", "roles": ["Instructor"]},
+                            {"user_id": "2", "roles": ["Learner"]}]}  # fmt: skip
+    script.add("/ignores", respond(200, everyone, {"Link": '</ignores2>; rel="next"'}))
+    script.add("/ignores2", respond(200, {"members": [{"user_id": "3", "roles": ["Learner"]}]}))
+    script.add("/honours", respond(200, {"members": [{"user_id": "4", "roles": ["Learner"]}]},
+                                   {"Link": '</diff>; rel="differences"'}))  # fmt: skip
+    with scripted_server(script) as server:
+        add_scripted_platform(ws, server)
+        urls = [server.base_url + "/ignores", server.base_url + "/honours"]
+        df = ws.fetch_rosters(urls, platform="lms", role="Learner", pseudonymize=True)
+    status = df.attrs["status"].set_index("memberships_url")
+    assert status["pages"].tolist() == [2, 1]
+    assert status.loc[urls[1], "differences_url"] == server.base_url + "/diff"
+    assert any("role filter" in w for w in status.loc[urls[0], "warnings"])
+    assert status.loc[urls[1], "warnings"] == []
+    (named,) = [w for w in df.attrs["warnings"] if "role filter" in w]
+    assert named.startswith(f"course {status.loc[urls[0], 'course_id']}: ")  # which course
+    assert df.attrs["pseudonymized"] is True and df.attrs["role_filter"] == "Learner"
+    assert len(df) == 3  # the instructor left out on our side too
