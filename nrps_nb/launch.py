@@ -303,6 +303,12 @@ def prepare_login(
     )
 
 
+def _got(value: object) -> str:
+    """What a claim held, for an error message: its JSON type and a short repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 def _require_str(claims: Mapping[str, Any], name: str, label: str | None = None) -> str:
     value = claims.get(name)
     label = label or name
@@ -310,7 +316,7 @@ def _require_str(claims: Mapping[str, Any], name: str, label: str | None = None)
         raise MissingClaim(f"the id_token has no {label!r} claim")
     if not isinstance(value, str) or not value:
         raise MissingClaim(
-            f"the id_token claim {label!r} must be a non-empty string, got {type(value).__name__}"
+            f"the id_token claim {label!r} must be a non-empty string, got {_got(value)}"
         )
     return value
 
@@ -373,6 +379,17 @@ async def validate_launch(
             f"the id_token 'aud' is {aud!r}; expected it to contain the client_id "
             f"{platform.client_id!r}"
         )
+    if len(audiences) > 1:
+        # Other audiences must be ones the tool trusts (LTI Security Framework §5.1.3 step 3,
+        # OIDC Core §3.1.3.7): its own client_ids at this issuer, nobody else's.
+        trusted = {p.client_id for p in store.find_platforms(platform.issuer)}
+        untrusted = [a for a in audiences if a not in trusted]
+        if untrusted:
+            raise InvalidAudience(
+                f"the id_token 'aud' also names {', '.join(map(repr, untrusted))}, an audience "
+                "this tool does not trust (only its own client_ids at this issuer); expected "
+                f"{platform.client_id!r} alone"
+            )
     # 4. signature, with the key the header kid names
     kid = header.get("kid")
     if platform.platform_key is not None:
@@ -414,6 +431,7 @@ async def validate_launch(
         raise InvalidNonce("the id_token 'nonce' was used before (a replayed launch)")
     # 8. deployment
     warnings: list[str] = []
+    new_deployment: str | None = None
     deployment_id = _require_str(claims, CLAIM + "deployment_id", "deployment_id")
     sent = login.get("lti_deployment_id")
     if sent is not None and sent != deployment_id:
@@ -431,7 +449,7 @@ async def validate_launch(
                     f"{deployment_id}` (or allow automatic deployments)."
                 ),
             )
-        store.add_deployment(platform.name, deployment_id, auto=True)
+        new_deployment = deployment_id  # registered only once every check has passed
         warnings.append(
             f"deployment_id {deployment_id!r} was added to platform {platform.name!r} "
             "on first sight"
@@ -459,26 +477,42 @@ async def validate_launch(
     _require_str(link, "id", "resource_link.id")
     roles = claims.get(CLAIM + "roles")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise MissingClaim("the id_token 'roles' claim must be an array of strings (may be empty)")
+        raise MissingClaim(
+            "the id_token 'roles' claim must be an array of strings (may be empty), got "
+            f"{_got(roles)}"
+        )
     if "sub" in claims and (not isinstance(claims["sub"], str) or not claims["sub"]):
-        raise MissingClaim("the id_token 'sub' claim must be a non-empty string")
+        raise MissingClaim(
+            f"the id_token 'sub' claim must be a non-empty string, got {_got(claims['sub'])}"
+        )
     context = claims.get(CLAIM + "context")
     if context is not None:
         if not isinstance(context, dict):
-            raise MissingClaim("the id_token 'context' claim must be an object")
+            raise MissingClaim(
+                f"the id_token 'context' claim must be an object, got {_got(context)}"
+            )
         _require_str(context, "id", "context.id")
     nrps = claims.get(NRPS_CLAIM)
     if nrps is not None:
         if not isinstance(nrps, dict):
-            raise MissingClaim("the id_token Names and Roles claim must be an object")
+            raise MissingClaim(
+                f"the id_token Names and Roles claim must be an object, got {_got(nrps)}"
+            )
         _require_str(nrps, "context_memberships_url", "namesroleservice.context_memberships_url")
         versions = nrps.get("service_versions")
-        if isinstance(versions, list) and "2.0" not in versions:
+        if not isinstance(versions, list):
+            warnings.append(
+                "the Names and Roles claim has no service_versions list (required); "
+                "assuming NRPS 2.0"
+            )
+        elif "2.0" not in versions:
             warnings.append(f"the platform offers NRPS versions {versions}, not 2.0")
     else:
         warnings.append(
             "the launch carries no Names and Roles claim: enable NRPS for the tool in the LMS"
         )
+    if new_deployment is not None:  # every check passed: now the registration may change
+        store.add_deployment(platform.name, new_deployment, auto=True)
     return ValidatedLaunch(
         platform=platform,
         claims=claims,

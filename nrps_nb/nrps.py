@@ -42,7 +42,7 @@ from .errors import (
 )
 from .http import get_client, links_by_rel, merge_query, same_origin
 from .keys import ToolKey
-from .oauth import NRPS_SCOPE, AccessToken, get_access_token, invalidate_token
+from .oauth import NRPS_SCOPE, AccessToken, get_access_token, invalidate_token, require_scope
 from .platforms import (
     advise_service_error,
     describe_error_body,
@@ -326,6 +326,7 @@ class _Fetcher:
         while True:
             if self.token is None:
                 self.token = await get_access_token(self.platform, self.key, [NRPS_SCOPE])
+                require_scope(self.token, NRPS_SCOPE, self.platform)
             headers = {"Accept": ACCEPT, "Authorization": self.token.header}
             delay: float | None = None
             error: ServiceError

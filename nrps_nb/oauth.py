@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from .errors import ConfigError, TokenError
+from .errors import TokenError
 from .http import get_client
 from .jose import sign_client_assertion
 from .keys import ToolKey
@@ -201,7 +201,8 @@ async def _request_token(platform: Platform, key: ToolKey, scopes: tuple[str, ..
     if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
         expires_in = 3600
     granted = body.get("scope")
-    scope = granted if isinstance(granted, str) else " ".join(scopes)
+    # No (or an empty) scope in the answer means "as requested" (RFC 6749 §5.1).
+    scope = granted if isinstance(granted, str) and granted.strip() else " ".join(scopes)
     return AccessToken(value=value, scope=scope, expires_at=time.time() + float(expires_in))
 
 
@@ -224,9 +225,14 @@ def _hint_for(error: str) -> str:
 
 
 def require_scope(token: AccessToken, scope: str, platform: Platform) -> None:
-    """Raise when the platform granted a narrower scope than the service needs."""
-    if scope not in token.scope.split():
-        raise ConfigError(
+    """Raise when the platform granted a narrower scope than the service needs.
+
+    Checked before the service is called: a request with a token that cannot succeed would
+    only earn a 401, a second token request and a retry (the way to get throttled).
+    """
+    if scope not in token.scope.replace(",", " ").split():  # space-separated; commas tolerated
+        raise TokenError(
             f"platform {platform.name!r} granted the scopes {token.scope!r}, not {scope}; "
-            "enable Names and Role Provisioning for the tool in the LMS"
+            "enable Names and Role Provisioning for the tool in the LMS registration",
+            error="invalid_scope",
         )

@@ -442,3 +442,24 @@ def test_receiver_fetches_an_http_key_set_only_for_a_platform_that_allows_it(
         asyncio.run(fetch("http://trusted.invalid/jwks"))
     with pytest.raises(InsecureURLError):
         asyncio.run(fetch("http://strict.invalid/jwks"))
+
+
+def test_a_token_without_the_nrps_scope_is_not_used(ws: Workspace) -> None:
+    """The platform granted less than asked (CHECKLIST §2.6): say so at once, with one token
+    request and no NRPS request (no 401, no second token request, no retry)."""
+    script = Scripted()
+    ags = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+    script.add("/token", respond(200, {"access_token": "t0k", "token_type": "Bearer",
+                                       "scope": ags}))  # fmt: skip
+    script.add("/m", respond(200, {"members": [{"user_id": "1", "roles": []}]}))
+    with scripted_server(script) as server:
+        add_scripted_platform(ws, server)
+        with pytest.raises(TokenError, match="granted the scopes") as exc:
+            ws.fetch_roster(server.base_url + "/m", platform="lms")
+        assert exc.value.error == "invalid_scope"
+        assert [path for _, path, _ in script.requests] == ["/token"]
+        # An empty scope means "as requested": the roster is fetched.
+        script.routes["/token"] = [respond(200, {"access_token": "t1k", "token_type": "Bearer",
+                                                 "scope": ""})]  # fmt: skip
+        clear_token_cache()
+        assert ws.fetch_roster(server.base_url + "/m", platform="lms")["user_id"].tolist() == ["1"]

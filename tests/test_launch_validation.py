@@ -254,16 +254,29 @@ def test_each_claim_check_rejects(
     assert type(info.value) is error
 
 
-def test_multiple_audiences_need_azp(env: Env) -> None:
+def test_multiple_audiences_need_azp_and_trusted_audiences(env: Env) -> None:
+    # An audience the tool does not know is refused, azp or not.
+    for with_azp in (True, False):
+        state, nonce = env.login()
+        claims = env.claims(nonce)
+        claims["aud"] = [CLIENT_ID, "another-tool"]
+        if not with_azp:
+            del claims["azp"]
+        with pytest.raises(InvalidAudience, match="'another-tool', an audience this tool does"):
+            env.validate(env.key.sign(claims), state)
+    # The tool's own second registration at the same issuer is trusted; azp is then required.
+    env.ws.add_platform("lms-2", issuer=ISS, client_id="tool-client-2",
+                        auth_login_url=ISS + "/auth", auth_token_url=ISS + "/token",
+                        key_set_url=env.server.base_url + "/jwks")  # fmt: skip
     state, nonce = env.login()
     claims = env.claims(nonce)
-    claims["aud"] = [CLIENT_ID, "another-tool"]
+    claims["aud"] = [CLIENT_ID, "tool-client-2"]
     del claims["azp"]
     with pytest.raises(InvalidAudience, match="azp"):
         env.validate(env.key.sign(claims), state)
     state, nonce = env.login()
     claims = env.claims(nonce)
-    claims["aud"] = [CLIENT_ID, "another-tool"]
+    claims["aud"] = [CLIENT_ID, "tool-client-2"]
     assert env.validate(env.key.sign(claims), state).claims["aud"][0] == CLIENT_ID
 
 
@@ -332,12 +345,34 @@ def test_auto_deployments_register_with_a_warning(env: Env) -> None:
         auth_token_url=p.auth_token_url, key_set_url=p.key_set_url, auto_deployments=True,
         replace=True,
     )  # fmt: skip
+    # A launch that fails a later check (here the version) leaves the registration alone.
+    for broken in ({CLAIM + "version": "1.1"}, {CLAIM + "roles": "Instructor"}):
+        state, nonce = env.login(lti_deployment_id="dep-new")
+        claims = {**env.claims(nonce), CLAIM + "deployment_id": "dep-new", **broken}
+        with pytest.raises((InvalidMessage, MissingClaim)):
+            env.validate(env.key.sign(claims), state)
+        assert "dep-new" not in env.ws.platform("lms").deployment_ids
     state, nonce = env.login(lti_deployment_id="dep-new")
     claims = env.claims(nonce)
     claims[CLAIM + "deployment_id"] = "dep-new"
     validated = env.validate(env.key.sign(claims), state)
     assert any("dep-new" in w for w in validated.warnings)
     assert "dep-new" in env.ws.platform("lms").deployment_ids
+
+
+def test_claim_type_errors_say_what_was_received(env: Env) -> None:
+    state, nonce = env.login()
+    claims = {**env.claims(nonce), CLAIM + "roles": "Instructor"}
+    with pytest.raises(MissingClaim, match="got str 'Instructor'"):
+        env.validate(env.key.sign(claims), state)
+
+
+def test_names_and_roles_claim_without_service_versions_warns(env: Env) -> None:
+    state, nonce = env.login()
+    claims = env.claims(nonce)
+    del claims[NRPS_CLAIM]["service_versions"]
+    validated = env.validate(env.key.sign(claims), state)
+    assert any("no service_versions" in w for w in validated.warnings)
 
 
 @pytest.mark.parametrize(
