@@ -22,9 +22,11 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import email.utils
 import functools
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,7 +45,10 @@ __all__ = [
     "Link",
     "client_lanes",
     "get_client",
+    "CachedJson",
+    "cache_lifetime",
     "get_json",
+    "get_json_cached",
     "links_by_rel",
     "merge_query",
     "parse_link_header",
@@ -365,8 +370,50 @@ def links_by_rel(values: str | Iterable[str] | None, base_url: str | None = None
 # -- requests ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CachedJson:
+    """A JSON document and how long HTTP caching lets it be reused (None: the answer says not)."""
+
+    data: Any
+    max_age: float | None
+
+
+def cache_lifetime(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds a response may be reused: ``Cache-Control`` max-age, else ``Expires``; 0 for
+    no-store / no-cache; None when the response says nothing.
+
+    >>> cache_lifetime(httpx.Headers({"Cache-Control": "public, max-age=600"}))
+    600.0
+    """
+    directives = {}
+    for part in headers.get("cache-control", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name:
+            directives[name.lower()] = value.strip().strip('"')
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    if "max-age" in directives:
+        try:
+            return max(0.0, float(int(directives["max-age"])))
+        except ValueError:
+            return None
+    expires = headers.get("expires")
+    if expires:
+        try:
+            when = email.utils.parsedate_to_datetime(expires).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return 0.0  # an invalid Expires means "already expired" (RFC 9111 §5.3)
+        return max(0.0, when - (time.time() if now is None else now))
+    return None
+
+
 async def get_json(url: str, *, allow_insecure_http: bool = False) -> Any:
     """GET a JSON document (a platform key set, a configuration); errors are nrps_nb's own."""
+    return (await get_json_cached(url, allow_insecure_http=allow_insecure_http)).data
+
+
+async def get_json_cached(url: str, *, allow_insecure_http: bool = False) -> CachedJson:
+    """:func:`get_json`, with the lifetime the response's caching headers give it."""
     check_url(url, what="URL", allow_insecure_http=allow_insecure_http)
     try:
         response = await get_client().get(url, headers={"Accept": "application/json"})
@@ -383,7 +430,8 @@ async def get_json(url: str, *, allow_insecure_http: bool = False) -> Any:
             f"{url} answered HTTP {response.status_code}", url=url, status=response.status_code
         )
     try:
-        return response.json()
+        data = response.json()
     except ValueError:
         ctype = response.headers.get("content-type", "?")
         raise BadResponse(f"{url} did not answer JSON (Content-Type {ctype})", url=url) from None
+    return CachedJson(data, cache_lifetime(response.headers))

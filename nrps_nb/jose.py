@@ -24,6 +24,7 @@ import jwt
 from jwt.exceptions import InvalidSignatureError, PyJWKError, PyJWKSetError, PyJWTError
 
 from .errors import InvalidJWT, InvalidSignature, NrpsNbError
+from .http import CachedJson
 from .keys import ToolKey
 
 __all__ = [
@@ -41,7 +42,9 @@ CLIENT_ASSERTION_LIFETIME = 300  # seconds; Canvas rejects assertions older than
 MAX_JWT_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
 JWKS_REFETCH_INTERVAL = 10.0  # an unknown kid may trigger at most one refetch this often
-JWKS_TTL = 3600.0
+JWKS_TTL = 3600.0  # when the key set's response says nothing about caching
+JWKS_MIN_TTL = JWKS_REFETCH_INTERVAL  # "no-cache" still may not turn launches into fetches
+JWKS_MAX_TTL = 86400.0  # CHECKLIST §2.11: at most a day, whatever the headers say
 
 FetchJson = Callable[[str], Awaitable[Any]]
 
@@ -113,6 +116,7 @@ def _check_key_strength(key: jwt.PyJWK, source: str) -> None:
 class _Entry:
     key_set: jwt.PyJWKSet
     fetched_at: float
+    ttl: float = JWKS_TTL
     last_refetch: float = 0.0
 
 
@@ -121,7 +125,9 @@ class JwksCache:
     """Platform key sets by URL, fetched through ``fetch`` (an async JSON getter).
 
     The cache is shared by every launch a receiver validates; a refetch on an unknown
-    ``kid`` happens at most once per ``JWKS_REFETCH_INTERVAL`` per URL.
+    ``kid`` happens at most once per ``JWKS_REFETCH_INTERVAL`` per URL. A key set is kept as
+    long as its HTTP caching headers allow (when ``fetch`` returns a ``CachedJson``), within
+    ``JWKS_MIN_TTL`` and ``JWKS_MAX_TTL``; otherwise ``ttl``.
     """
 
     fetch: FetchJson
@@ -134,7 +140,12 @@ class JwksCache:
             data = await self.fetch(url)
         except NrpsNbError as exc:
             raise InvalidSignature(f"cannot fetch the platform key set {url}: {exc}") from None
-        entry = _Entry(_key_set_from_json(data, url), time.monotonic())
+        ttl = self.ttl
+        if isinstance(data, CachedJson):
+            if data.max_age is not None:
+                ttl = min(max(data.max_age, JWKS_MIN_TTL), JWKS_MAX_TTL)
+            data = data.data
+        entry = _Entry(_key_set_from_json(data, url), time.monotonic(), ttl)
         self._entries[url] = entry
         return entry
 
@@ -143,7 +154,7 @@ class JwksCache:
         async with lock:
             entry = self._entries.get(url)
             now = time.monotonic()
-            if entry is None or now - entry.fetched_at > self.ttl:
+            if entry is None or now - entry.fetched_at > entry.ttl:
                 entry = await self._load(url)
             key = _select_key(entry.key_set, kid)
             if (

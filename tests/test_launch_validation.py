@@ -506,3 +506,60 @@ def test_time_checks_use_the_given_clock(env: Env) -> None:
     token = env.key.sign(env.claims(nonce))
     with pytest.raises(ExpiredToken):
         env.validate(token, state, now=time.time() + 10_000)
+
+
+@pytest.mark.parametrize(
+    ("headers", "lifetime"),
+    [
+        ({"Cache-Control": "public, max-age=600"}, 600.0),
+        ({"Cache-Control": 'max-age="120", must-revalidate'}, 120.0),
+        ({"Cache-Control": "no-store"}, 0.0),
+        ({"Cache-Control": "private, no-cache"}, 0.0),
+        ({"Cache-Control": "max-age=soon"}, None),
+        ({"Expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),
+        ({"Expires": "not a date"}, 0.0),
+        ({}, None),
+    ],
+)
+def test_cache_lifetime_of_a_response(headers: dict[str, str], lifetime: float | None) -> None:
+    import httpx
+
+    from nrps_nb.http import cache_lifetime
+
+    assert cache_lifetime(httpx.Headers(headers)) == lifetime
+
+
+def test_cache_lifetime_from_a_future_expires() -> None:
+    import email.utils
+
+    import httpx
+
+    from nrps_nb.http import cache_lifetime
+
+    t = 1_800_000_000.0
+    expires = email.utils.formatdate(t + 900, usegmt=True)
+    assert cache_lifetime(httpx.Headers({"Expires": expires}), now=t) == 900.0
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "ttl"),
+    [("max-age=600", 600.0), ("max-age=9999999", 86400.0), ("no-cache", 10.0), (None, 3600.0)],
+)
+def test_platform_key_sets_are_cached_as_their_headers_say(
+    cache_control: str | None, ttl: float
+) -> None:
+    """CHECKLIST §2.11: respect HTTP caching, at most a day (and at least the refetch interval,
+    so that a no-cache key set cannot turn every launch into a fetch)."""
+    from nrps_nb.http import get_json_cached
+
+    key = PlatformKey()
+    script = Scripted()
+    headers = {"Cache-Control": cache_control} if cache_control else None
+    script.add("/jwks", respond(200, key.jwks(), headers))
+    with scripted_server(script) as server:
+        cache = JwksCache(fetch=get_json_cached)
+        url = server.base_url + "/jwks"
+        run_sync(cache.get_key(url, key.kid))
+        run_sync(cache.get_key(url, key.kid))  # within the lifetime: no second fetch
+    assert cache._entries[url].ttl == ttl
+    assert sum(1 for _m, path, _h in script.requests if path == "/jwks") == 1

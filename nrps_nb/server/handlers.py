@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import tornado.web
 
 from ..errors import ConfigError, LaunchError, NrpsNbError, StoreError, StoreFull
-from ..http import get_json
+from ..http import get_json_cached
 from ..jose import JwksCache
 from ..launch import (
     ToolUrls,
@@ -102,7 +102,7 @@ class ReceiverContext:
                 p.allow_insecure_http and p.key_set_url == url
                 for p in workspace.store.list_platforms()
             )
-            return await get_json(url, allow_insecure_http=insecure)
+            return await get_json_cached(url, allow_insecure_http=insecure)
 
         if callable(public_url):
             resolve = public_url
