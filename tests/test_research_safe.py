@@ -296,3 +296,20 @@ def test_rich_display_never_shows_a_secret(
     assert ws.key.kid in html  # the key id is public, and useful
     assert "Introduction to Statistics (STAT 101)" in html
     assert "1 launch(es), 0 unclaimed" in html
+
+
+def test_pseudonyms_join_the_same_person_across_courses(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    """Stable within a workspace: a person in two courses has one pseudonym in both, and
+    different people have different pseudonyms (the sandbox's campus people take several
+    courses)."""
+    urls = [sandbox.memberships_url(c) for c in ("intro-stats", "seminar", "big-lecture")]
+    plain = ws.fetch_rosters(urls, platform="sandbox")
+    pseudo = ws.fetch_rosters(urls, platform="sandbox", pseudonymize=True)
+    assert (plain["context_id"].tolist(), len(plain)) == (pseudo["context_id"].tolist(), 3258)
+    pairs = set(zip(plain["user_id"], pseudo["user_id"], strict=True))
+    assert len({p for p, _ in pairs}) == len({q for _, q in pairs}) == len(pairs)  # one-to-one
+    courses = pseudo.groupby("user_id")["context_id"].nunique()
+    # 3 people take all three courses, 37 two of them, everyone else one.
+    assert courses.value_counts().to_dict() == {1: 3258 - 3 * 3 - 37 * 2, 2: 37, 3: 3}

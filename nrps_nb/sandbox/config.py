@@ -18,14 +18,22 @@ MAX_COURSE_SIZE = 1_000_000  # 100,000 members generate in about 2 s and take ab
 
 @dataclass(frozen=True)
 class CourseSpec:
-    """One synthetic course: URL id, title, label (course code) and member count."""
+    """One synthetic course: URL id, title, label (course code) and member count.
+
+    ``campus_learners``: how many of its learners are people of the sandbox's campus, the same
+    people (user id, names, e-mail) in every course that has some: campus person ``k`` is in
+    every course whose ``campus_learners`` exceeds ``k``. The rest are the course's own people.
+    """
 
     course_id: str
     title: str
     label: str
     size: int
+    campus_learners: int = 0
 
     def __post_init__(self) -> None:
+        if self.campus_learners < 0:
+            raise ValueError(f"campus_learners must be >= 0: {self.campus_learners}")
         if not _COURSE_ID_RE.fullmatch(self.course_id):
             raise ValueError(f"course_id must match {_COURSE_ID_RE.pattern}: {self.course_id!r}")
         if self.size < 2:
@@ -36,10 +44,12 @@ class CourseSpec:
             raise ValueError(f"a course has at most {MAX_COURSE_SIZE} members: {self.size}")
 
 
+# Campus people 0-2 take all three courses, 3-39 STAT 101 and BIG 100, 40-59 BIG 100 only:
+# rosters joined across courses have people in one, two and three of them.
 DEFAULT_COURSES: tuple[CourseSpec, ...] = (
-    CourseSpec("intro-stats", "Introduction to Statistics", "STAT 101", 250),
-    CourseSpec("seminar", "Research Seminar", "SEM 500", 8),
-    CourseSpec("big-lecture", "Big Lecture", "BIG 100", 3000),
+    CourseSpec("intro-stats", "Introduction to Statistics", "STAT 101", 250, campus_learners=40),
+    CourseSpec("seminar", "Research Seminar", "SEM 500", 8, campus_learners=3),
+    CourseSpec("big-lecture", "Big Lecture", "BIG 100", 3000, campus_learners=60),
 )
 
 

@@ -152,7 +152,9 @@ class PersonFactory:
         h = f"{n:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def person(self, roles: list[str], status: str = "Active") -> dict[str, Any]:
+    def person(
+        self, roles: list[str], status: str = "Active", *, email_tag: str | None = None
+    ) -> dict[str, Any]:
         rng = self.rng
         self.serial += 1
         middle: str | None = None
@@ -174,7 +176,8 @@ class PersonFactory:
         member["family_name"] = family
         if middle:
             member["middle_name"] = middle
-        member["email"] = f"{given_slug}.{family_slug}{self.serial}@{EMAIL_DOMAIN}"
+        tag = email_tag if email_tag is not None else str(self.serial)
+        member["email"] = f"{given_slug}.{family_slug}{tag}@{EMAIL_DOMAIN}"
         member["picture"] = f"https://{EMAIL_DOMAIN}/avatars/{user_id}.png"
         member["user_id"] = user_id
         if rng.random() < 0.9:
@@ -197,6 +200,13 @@ class PersonFactory:
         }
 
 
+@functools.cache
+def campus_person(seed: int, k: int) -> dict[str, Any]:
+    """Campus person ``k``: a learner who is the same in every course that has them."""
+    factory = PersonFactory(random.Random(seed + stable_hash(f"campus-person-{k}")))
+    return factory.person([ROLE_LEARNER], email_tag=f".c{k}")
+
+
 def build_course(spec: CourseSpec, seed: int) -> Course:
     """Generate ``spec``'s members; the same seed and spec always give the same course."""
     rng = random.Random(seed + stable_hash(spec.course_id))
@@ -216,6 +226,12 @@ def build_course(spec: CourseSpec, seed: int) -> Course:
         others.append(factory.person([ROLE_LEARNER], status))
     # Interleave roles so that paging and role filters are exercised on mixed pages.
     rng.shuffle(others)
+    # Campus people take the places of the course's last own learners (keeping each place's
+    # status), so that the rest of the roster, and its first pages, stay as they were.
+    places = [i for i, m in enumerate(others) if m["roles"] == [ROLE_LEARNER]]
+    for k, i in enumerate(reversed(places[len(places) - min(spec.campus_learners, len(places)) :])):
+        person = campus_person(seed, k)  # cached: each course gets its own copy
+        others[i] = {**person, "roles": list(person["roles"]), "status": others[i]["status"]}
     members = (instructor, *others)
     index = {m["user_id"]: i for i, m in enumerate(members)}
     if len(index) != len(members):  # 128-bit collisions: practically impossible, but fail loud

@@ -99,3 +99,31 @@ def test_course_members_is_a_copy() -> None:
     assert srv.course_members("seminar")[0]["name"] != "changed"
     with pytest.raises(KeyError, match="nope"):
         srv.course_members("nope")
+
+
+def test_campus_people_are_the_same_people_in_every_course_that_has_them() -> None:
+    seed = SandboxConfig().seed
+    courses = {spec.course_id: build_course(spec, seed) for spec in DEFAULT_COURSES}
+    ids = {cid: {m["user_id"] for m in c.members} for cid, c in courses.items()}
+    everywhere = ids["intro-stats"] & ids["seminar"] & ids["big-lecture"]
+    assert len(everywhere) == 3
+    assert len(ids["intro-stats"] & ids["big-lecture"]) == 40
+    by_id = {cid: {m["user_id"]: m for m in c.members} for cid, c in courses.items()}
+    for uid in ids["intro-stats"] & ids["big-lecture"]:
+        a, b = by_id["intro-stats"][uid], by_id["big-lecture"][uid]
+        same = ("name", "given_name", "family_name", "email", "roles")
+        assert [a.get(k) for k in same] == [b.get(k) for k in same]
+        assert a["roles"] == [LEARNER] and a["roles"] is not b["roles"]  # copies, not shared
+    # Sizes and role mix are what the specs say; campus people are learners only.
+    assert [len(c.members) for c in courses.values()] == [250, 8, 3000]
+    emails = [m["email"] for c in courses.values() for m in c.members if "email" in m]
+    per_person = {m["user_id"]: m["email"] for c in courses.values() for m in c.members
+                  if "email" in m}  # fmt: skip
+    assert len(set(emails)) == len(per_person)  # one e-mail per person, none shared by two
+
+
+def test_campus_learners_are_validated_and_capped_by_the_course() -> None:
+    with pytest.raises(ValueError, match="campus_learners"):
+        CourseSpec("x", "X", "X", 10, campus_learners=-1)
+    small = build_course(CourseSpec("tiny", "Tiny", "T 1", 4, campus_learners=50), 1)
+    assert len(small.members) == 4  # only its 2 learner places were taken
