@@ -321,13 +321,23 @@ def _require_str(claims: Mapping[str, Any], name: str, label: str | None = None)
     return value
 
 
+MAX_NUMERIC_DATE = 2**53  # exactly representable as a float; far beyond any real date
+
+
 def _numeric(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
     if value is None:
         raise ExpiredToken(f"the id_token has no {name!r} claim (required)")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # A NumericDate (RFC 7519): a finite number of seconds; JSON allows 1e400 (infinity) and
+    # integers too large for a float, which would otherwise never expire or crash.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -MAX_NUMERIC_DATE <= value <= MAX_NUMERIC_DATE  # False for NaN too
+    ):
         raise ExpiredToken(
-            f"the id_token claim {name!r} must be a number, got {type(value).__name__}"
+            f"the id_token claim {name!r} must be a NumericDate (seconds since 1970), got "
+            f"{_got(value)}"
         )
     return float(value)
 
@@ -621,6 +631,8 @@ def confirm_launch(
         lid = int(str(launch_id))
     except ValueError:
         raise InvalidState("the confirmation names no launch") from None
+    if not 0 < lid < 2**63:  # an SQLite rowid; anything else names no launch we made
+        raise InvalidState(f"the confirmation names no launch of this tool ({lid})")
     if not isinstance(token, str) or not token:
         raise InvalidState("the confirmation carries no token")
     pending = store.take_launch_confirmation(lid, _token_hash(token))

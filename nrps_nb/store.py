@@ -166,6 +166,11 @@ def _ensure_private_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
+def _is_rowid(value: object) -> bool:
+    """An id SQLite can hold (a positive 64-bit integer); ids from outside may be anything."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 class Store:
     """The workspace database. Every method opens a short transaction of its own."""
 
@@ -419,6 +424,8 @@ class Store:
 
     def delete_course(self, course_id: int) -> None:
         """Forget a course, its snapshots and events (its launches stay, unlinked)."""
+        if not _is_rowid(course_id):
+            return
         with self._tx() as con:
             rows = con.execute("SELECT id FROM snapshots WHERE course_id = ?", (course_id,))
             snaps = [(r["id"],) for r in rows.fetchall()]
@@ -444,6 +451,8 @@ class Store:
         return [self._course_from_row(r) for r in rows]
 
     def get_course(self, course_id: int) -> Course | None:
+        if not _is_rowid(course_id):
+            return None  # e.g. 10**30 from a command line: no such course, not an OverflowError
         with self._tx() as con:
             row = con.execute("SELECT * FROM courses WHERE id = ?", (course_id,)).fetchone()
         return None if row is None else self._course_from_row(row)
@@ -571,6 +580,8 @@ class Store:
 
     def take_launch_confirmation(self, launch_id: int, token_hash: str) -> dict[str, Any] | None:
         """Remove and return the pending confirmation of a launch (single use, atomic)."""
+        if not _is_rowid(launch_id):
+            return None
         with self._tx() as con:
             row = con.execute(
                 "SELECT * FROM launch_confirmations WHERE launch_id = ? AND token_hash = ?"
@@ -586,6 +597,8 @@ class Store:
         self, launch_id: int, status: str, *, course_id: int | None = None
     ) -> dict[str, Any] | None:
         """Move a pending launch to ``status`` (``valid`` or ``rejected``); return the row."""
+        if not _is_rowid(launch_id):
+            return None
         with self._tx() as con:
             con.execute(
                 "UPDATE launches SET status = ?, course_id = COALESCE(?, course_id)"
@@ -596,6 +609,8 @@ class Store:
         return None if row is None else dict(row)
 
     def get_launch(self, launch_id: int) -> dict[str, Any] | None:
+        if not _is_rowid(launch_id):
+            return None
         with self._tx() as con:
             row = con.execute("SELECT * FROM launches WHERE id = ?", (launch_id,)).fetchone()
         return None if row is None else dict(row)

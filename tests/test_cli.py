@@ -285,6 +285,10 @@ def test_a_mistyped_url_is_not_kept_and_courses_can_be_removed(
     assert removed.returncode == 0 and "removed course 1" in removed.stderr
     assert "seminar" not in run(home, "courses").stdout
     assert_clean_error(run(home, "courses", "--remove", "1"), 1, "no course with course_id 1")
+    huge = str(10**30)  # more than SQLite can hold: no such course, not an OverflowError
+    assert_clean_error(
+        run(home, "courses", "--remove", huge), 1, f"no course with course_id {huge}"
+    )
 
 
 def test_output_piped_into_a_reader_that_leaves(home: Path) -> None:

@@ -563,3 +563,18 @@ def test_platform_key_sets_are_cached_as_their_headers_say(
         run_sync(cache.get_key(url, key.kid))  # within the lifetime: no second fetch
     assert cache._entries[url].ttl == ttl
     assert sum(1 for _m, path, _h in script.requests if path == "/jwks") == 1
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "value",
+    [10**400, -(10**400), float("inf"), float("-inf"), float("nan"), 2**60, "1700000000"],
+    ids=["huge-int", "huge-negative", "inf", "-inf", "nan", "2^60", "string"],
+)
+def test_numeric_dates_must_be_finite_numbers(env: Env, claim: str, value: object) -> None:
+    """JSON allows 1e400 (infinity), NaN and integers too big for a float: each is refused by
+    name, never a crash, a token that never expires or a misreported nonce."""
+    state, nonce = env.login()
+    claims = {**env.claims(nonce), claim: value}
+    with pytest.raises(ExpiredToken, match=f"'{claim}' must be a NumericDate"):
+        env.validate(env.key.sign(claims), state)

@@ -109,6 +109,10 @@ def test_bad_launches_and_the_server_keeps_serving(
         pass
     r = httpx.get(url)
     assert r.status_code == 405 and r.headers["allow"] == "POST"
+    # Numbers from the request that SQLite cannot hold name no launch (not a 500).
+    for launch_id in (str(2**70), "-1", "0"):
+        r = httpx.post(url + "/confirm", data={"launch": launch_id, "token": "t"})
+        assert r.status_code == 400 and check_of(r) == "state", (launch_id, r.text)
     assert count(ws, "launches") == 0
     # still serving, and the real launch still works
     assert drive_launch(sandbox.launch_url("seminar")).status_code == 200
