@@ -240,6 +240,10 @@ def begin_login(
     return prepare_login(store, params, tool, ttl=ttl).url
 
 
+MAX_DEPLOYMENT_ID = 255  # LTI Core 1.3 §3.1.3: at most 255 ASCII characters
+MAX_TARGET_LINK_URI = 2048
+
+
 def prepare_login(
     store: Store, params: Mapping[str, Any], tool: ToolUrls, *, ttl: float = LOGIN_STATE_TTL
 ) -> LoginRedirect:
@@ -259,6 +263,21 @@ def prepare_login(
     if target is None:
         raise MissingClaim("the login initiation has no 'target_link_uri' parameter")
     platform = find_registration(store, iss, _param(params, "client_id"))
+    # What the login state keeps is bounded, so that a flood of logins (unauthenticated) can
+    # fill the bounded state table only with small rows.
+    deployment_id = _param(params, "lti_deployment_id")
+    if deployment_id is not None and len(deployment_id) > MAX_DEPLOYMENT_ID:
+        raise InvalidMessage(
+            f"lti_deployment_id is {len(deployment_id)} characters long; LTI allows at most "
+            f"{MAX_DEPLOYMENT_ID}",
+            remedy="The LMS sent a malformed deployment id; launch again from the course.",
+        )
+    if len(target) > MAX_TARGET_LINK_URI:
+        raise InvalidMessage(
+            f"target_link_uri is {len(target)} characters long; at most {MAX_TARGET_LINK_URI} "
+            f"are accepted (expected {tool.target_link_uri!r})",
+            remedy=f"Set the target link URI in the LMS to {tool.target_link_uri}.",
+        )
     storage_target = _param(params, "lti_storage_target")
     if storage_target is not None and not _FRAME_NAME.fullmatch(storage_target):
         raise InvalidMessage(
@@ -277,7 +296,7 @@ def prepare_login(
         state=state,
         nonce=nonce,
         platform=platform.name,
-        lti_deployment_id=_param(params, "lti_deployment_id"),
+        lti_deployment_id=deployment_id,
         target_link_uri=target,
         ttl=ttl,
         storage_target=storage_target,

@@ -67,6 +67,9 @@ def test_root_is_the_setup_page_without_launches(
         ({"client_id": "nobody"}, "registration", "&#x27;nobody&#x27;"),
         ({"login_hint": ""}, "claims", "login_hint"),
         ({"target_link_uri": "https://elsewhere.example/launch"}, "message", "target_link_uri"),
+        # What a login state keeps is bounded (a flood of logins cannot fill the disk).
+        ({"target_link_uri": "{base}/launch/" + "x" * 3000}, "message", "at most 2048"),
+        ({"lti_deployment_id": "d" * 256}, "message", "LTI allows at most 255"),
     ],
 )
 def test_bad_logins(
@@ -78,6 +81,7 @@ def test_bad_logins(
     check: str,
     words: str,
 ) -> None:
+    change = {k: v.replace("{base}", receiver.base_url) for k, v in change.items()}
     page = httpx.get(receiver.base_url + "/login", params={**login_params(sandbox), **change})
     assert page.status_code == 400
     assert check_of(page) == check and words in page.text
