@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import tornado.httputil
 import tornado.web
 
 from ..errors import ConfigError, LaunchError, NrpsNbError, StoreError, StoreFull
@@ -52,6 +53,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 64 * 1024  # an id_token form post is a few KiB; Canvas's largest are ~20 KiB
+MAX_READ_BYTES = 1024 * 1024  # past this the connection is closed without reading on
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -119,11 +121,18 @@ class ReceiverContext:
         return ToolUrls(self.public_url())
 
 
+@tornado.web.stream_request_body
 class _Base(tornado.web.RequestHandler):
+    """The body is read by us, in chunks, and kept only up to ``MAX_FORM_BYTES``: a server's
+    own limit may be far larger (Jupyter's is 512 MB), and these endpoints need no login."""
+
     ctx: ReceiverContext
+    ALLOW: str | None = None  # the methods that do something, when GET only answers a 405 page
 
     def initialize(self, ctx: ReceiverContext) -> None:
         self.ctx = ctx
+        self._body = bytearray()
+        self._body_bytes = 0
 
     def set_default_headers(self) -> None:
         for name, value in SECURITY_HEADERS.items():
@@ -135,18 +144,58 @@ class _Base(tornado.web.RequestHandler):
         return
 
     def prepare(self) -> None:
-        if len(self.request.body or b"") > MAX_FORM_BYTES:
-            self.fail(
-                413,
-                None,
-                f"The request body is {len(self.request.body)} bytes; this endpoint accepts at "
-                f"most {MAX_FORM_BYTES}.",
-                "Launch again from the LMS; an LTI form post is never this large.",
-            )
+        # Never read more than this of any body, whatever the server would allow.
+        self.request.connection.set_max_body_size(MAX_READ_BYTES)  # type: ignore[union-attr]
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+            self._too_large(int(declared))  # answered before the body is read
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body_bytes += len(chunk)
+        if self._body_bytes <= MAX_FORM_BYTES:
+            self._body.extend(chunk)
+
+    def _too_large(self, size: int) -> None:
+        self.fail(
+            413,
+            None,
+            f"The request body is {size} bytes; this endpoint accepts at most {MAX_FORM_BYTES}.",
+            "Launch again from the LMS; an LTI form post is never this large.",
+        )
+
+    def read_form(self) -> bool:
+        """Parse the body read so far into the request's arguments; False (and a 413 page)
+        when it was too large."""
+        if self._body_bytes > MAX_FORM_BYTES:
+            self._too_large(self._body_bytes)
+            return False
+        request = self.request
+        request.body = bytes(self._body)
+        tornado.httputil.parse_body_arguments(
+            request.headers.get("Content-Type", ""),
+            request.body,
+            request.body_arguments,
+            request.files,
+            request.headers,
+        )
+        for name, values in request.body_arguments.items():
+            request.arguments.setdefault(name, []).extend(values)
+        return True
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         reason = self._reason or "error"
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        if status_code == 405:  # a method this endpoint does not answer (PUT, DELETE, ...)
+            allowed = self.ALLOW or ", ".join(self.SUPPORTED_METHODS)
+            self.set_header("Allow", allowed)
+            self.finish(
+                error_page(
+                    None,
+                    f"HTTP 405: this URL answers {allowed} only, not {self.request.method}.",
+                    "Use the URLs the setup page lists, as the LMS registration does.",
+                )
+            )
+            return
         self.finish(error_page(None, f"HTTP {status_code}: {reason}", ""))
 
     def fail(
@@ -242,13 +291,15 @@ class LoginHandler(_Base):
 
     @public_endpoint
     async def post(self) -> None:
-        await self._login()
+        if self.read_form():
+            await self._login()
 
 
 class LaunchHandler(_Base):
     """The redirect_uri: the platform form-posts id_token and state here."""
 
     SUPPORTED_METHODS = ("GET", "POST")
+    ALLOW = "POST"
 
     @public_endpoint
     def get(self) -> None:
@@ -261,6 +312,8 @@ class LaunchHandler(_Base):
 
     @public_endpoint
     async def post(self) -> None:
+        if not self.read_form():
+            return
         error = self.get_body_argument("error", default=None)
         if error is not None:
             description = self.get_body_argument("error_description", default="") or ""
@@ -306,6 +359,7 @@ class ConfirmHandler(_Base):
     """The launch page's second request: state and nonce read back from platform storage."""
 
     SUPPORTED_METHODS = ("GET", "POST")
+    ALLOW = "POST"
 
     @public_endpoint
     def get(self) -> None:
@@ -318,6 +372,8 @@ class ConfirmHandler(_Base):
 
     @public_endpoint
     async def post(self) -> None:
+        if not self.read_form():
+            return
         store = self.ctx.workspace.store
         args = {
             name: self.get_body_argument(name, default=None)

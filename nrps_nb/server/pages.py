@@ -231,14 +231,15 @@ def error_page(exc: LaunchError | None, message: str, remedy: str | None = None)
     e = escape
     check = exc.check if exc is not None else "request"
     remedy = remedy if remedy is not None else (exc.remedy if exc is not None else "")
+    what = "launch" if exc is not None else "request"
     body = (
-        "<h1 class='bad'>The launch was not accepted</h1>"
+        f"<h1 class='bad'>The {what} was not accepted</h1>"
         f"<p>Failed check: <b class='check'>{e(check)}</b></p>"
         f"<p class='message'>{e(message)}</p>"
         + (f"<p><b>What to do:</b> {e(remedy)}</p>" if remedy else "")
-        + "<p class='muted'>Nothing was stored.</p>"
+        + "<p class='muted'>Nothing was captured.</p>"
     )
-    return page("nrps_nb: launch failed", body)
+    return page(f"nrps_nb: {what} failed", body)
 
 
 def login_storage_page(nonce: str, data: Mapping[str, Any]) -> str:

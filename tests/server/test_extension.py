@@ -228,6 +228,26 @@ async def test_oversized_body_is_413(anon: Fetch, h: Any, ws: Workspace) -> None
     assert _count(ws, "launches") == 0
 
 
+async def test_huge_declared_body_is_refused_before_it_is_read(
+    anon: Fetch, jp_http_port: int, jp_base_url: str, ws: Workspace
+) -> None:
+    """Jupyter would buffer up to 512 MB before a handler runs; ours answer 413 from the
+    headers alone (the 500 MB body is never sent here, and the answer comes anyway)."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    writer.write(
+        f"POST {jp_base_url}nrps_nb/launch HTTP/1.1\r\nHost: 127.0.0.1:{jp_http_port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 500000000\r\n\r\n"
+        "id_token=x".encode()
+    )
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), timeout=10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 413"), status
+    assert _count(ws, "launches") == 0
+
+
 async def test_jwks_is_public(anon: Fetch, ws: Workspace) -> None:
     r = await anon("nrps_nb", "jwks.json")
     assert r.code == 200
