@@ -214,6 +214,10 @@ def test_tool_url_from_the_jupyter_server(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.edu/")
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
     assert detect_tool_url()[0] == "https://hub.example.edu/user/alice/nrps_nb"
+    # A public URL that already names the user's server: the origin counts, as in the
+    # extension (which registers these URLs), not the path twice.
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.edu/user/alice/")
+    assert detect_tool_url()[0] == "https://hub.example.edu/user/alice/nrps_nb"
     monkeypatch.setenv("NRPS_NB_PUBLIC_URL", "https://lab.example.edu/")
     assert detect_tool_url() == ("https://lab.example.edu/nrps_nb", "$NRPS_NB_PUBLIC_URL")
 

@@ -45,6 +45,23 @@ ENV_PUBLIC_URL = "NRPS_NB_PUBLIC_URL"
 PREFIX = "nrps_nb"
 
 
+def jupyterhub_public_url() -> str | None:
+    """On JupyterHub: ``JUPYTERHUB_PUBLIC_URL``'s origin + ``JUPYTERHUB_SERVICE_PREFIX`` (the
+    public URL may name the hub or already the user's server; its origin is what counts).
+    None elsewhere. The extension and the notebook forms both use this.
+
+    >>> os.environ.update(JUPYTERHUB_PUBLIC_URL="https://hub.example.edu/user/alice/",
+    ...                   JUPYTERHUB_SERVICE_PREFIX="/user/alice/")   # doctest: +SKIP
+    >>> jupyterhub_public_url()                                        # doctest: +SKIP
+    'https://hub.example.edu/user/alice/'
+    """
+    parts = urlsplit(os.environ.get("JUPYTERHUB_PUBLIC_URL", ""))
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+    if parts.scheme and parts.netloc and prefix:
+        return f"{parts.scheme}://{parts.netloc}/" + prefix.lstrip("/")
+    return None
+
+
 def tool_base(server_url: str) -> str:
     """The tool's base URL under a Jupyter server's public URL (``…/nrps_nb``).
 
@@ -132,14 +149,9 @@ class NrpsNbApp(ExtensionApp):
             if os.environ.get(ENV_PUBLIC_URL) == self.public_url:
                 explicit = f"${ENV_PUBLIC_URL}"
             return self.public_url, explicit
-        hub_url = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
-        parts = urlsplit(hub_url)
-        if parts.scheme and parts.netloc and prefix:
-            origin = f"{parts.scheme}://{parts.netloc}"
-            return origin + "/" + prefix.lstrip("/"), (
-                "$JUPYTERHUB_PUBLIC_URL + $JUPYTERHUB_SERVICE_PREFIX"
-            )
+        hub = jupyterhub_public_url()
+        if hub is not None:
+            return hub, "$JUPYTERHUB_PUBLIC_URL + $JUPYTERHUB_SERVICE_PREFIX"
         serverapp = self.serverapp
         assert serverapp is not None
         return str(serverapp.connection_url), (

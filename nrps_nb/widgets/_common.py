@@ -184,20 +184,14 @@ def detect_tool_url() -> tuple[str | None, str]:
     Jupyter server that started this kernel. Without any of them: None (pass ``tool_url=``,
     e.g. the address of ``nrps-nb serve``).
     """
-    from ..server.extension import ENV_PUBLIC_URL, tool_base
+    from ..server.extension import ENV_PUBLIC_URL, jupyterhub_public_url, tool_base
 
     explicit = os.environ.get(ENV_PUBLIC_URL)
     if explicit:
         return tool_base(explicit), f"${ENV_PUBLIC_URL}"
-    hub, prefix = (
-        os.environ.get("JUPYTERHUB_PUBLIC_URL"),
-        os.environ.get("JUPYTERHUB_SERVICE_PREFIX"),
-    )
-    if hub and prefix:
-        return (
-            tool_base(hub.rstrip("/") + "/" + prefix.lstrip("/")),
-            "$JUPYTERHUB_PUBLIC_URL + $JUPYTERHUB_SERVICE_PREFIX",
-        )
+    hub = jupyterhub_public_url()  # the extension's own rule: both must name the same URLs
+    if hub is not None:
+        return tool_base(hub), "$JUPYTERHUB_PUBLIC_URL + $JUPYTERHUB_SERVICE_PREFIX"
     parent = os.environ.get("JPY_PARENT_PID")
     if parent and parent.isdigit():
         from jupyter_core.paths import jupyter_runtime_dir
