@@ -166,6 +166,17 @@ def _ensure_private_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
+def _ensure_private_file(path: Path, what: str) -> None:
+    """Mode 0600 for a file that holds secrets (repaired, with a warning, when looser)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        log.warning("%s %s had mode %o; repairing to 0600", what, path, mode)
+        os.chmod(path, 0o600)
+
+
 def _is_rowid(value: object) -> bool:
     """An id SQLite can hold (a positive 64-bit integer); ids from outside may be anything."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
@@ -181,6 +192,13 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create the workspace directory {self.home}: {exc}") from None
         self.db_path = self.home / DB_NAME
+        # Checked on every start, not only when the key is used: `nrps-nb courses` repairs a
+        # loosened key file too. The database holds the pseudonym key and personal data.
+        try:
+            _ensure_private_file(self.home / KEY_NAME, "the tool key")
+            _ensure_private_file(self.db_path, "the workspace database")
+        except OSError as exc:
+            raise StoreError(f"cannot make the workspace files private: {exc}") from None
         self._local = threading.local()
         try:
             con = self._connect()
@@ -212,7 +230,7 @@ class Store:
             con.execute("PRAGMA journal_mode=DELETE")
             con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             con.execute("PRAGMA foreign_keys=ON")
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # a new file: private from the start, quietly
                 os.chmod(self.db_path, 0o600)
             self._local.con = con
         return con

@@ -181,3 +181,23 @@ def test_loose_key_file_mode_is_repaired_with_a_warning(
         assert again.key.kid == kid
     assert stat.S_IMODE(ws.key_path.stat().st_mode) == 0o600
     assert "repairing to 0600" in caplog.text
+
+
+def test_loose_files_are_repaired_on_start_without_using_the_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any start repairs them (`nrps-nb courses` loads no key), each with a warning; a new
+    workspace warns about nothing."""
+    with caplog.at_level("WARNING"):
+        ws = Workspace(tmp_path / "ws")
+        ws.init()
+    assert caplog.text == ""
+    db = ws.home / "nrps_nb.sqlite3"
+    assert db.exists()
+    os.chmod(ws.key_path, 0o644)
+    os.chmod(db, 0o644)
+    with caplog.at_level("WARNING"):
+        Workspace(tmp_path / "ws").courses()
+    assert stat.S_IMODE(ws.key_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert "the tool key" in caplog.text and "the workspace database" in caplog.text
