@@ -101,6 +101,8 @@ def check_url(url: str, *, what: str = "URL", allow_insecure_http: bool = False)
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"the {what} is empty; give an absolute https:// URL")
     url = url.strip()
+    if any(ch.isspace() for ch in url):
+        raise ConfigError(f"the {what} {url!r} contains a space; URLs have none")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port

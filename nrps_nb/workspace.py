@@ -221,6 +221,8 @@ class Workspace:
         issuer_value = str(fields["issuer"])
         if issuer_value != issuer_value.strip() or not issuer_value:
             raise ConfigError(f"the issuer {issuer_value!r} has surrounding spaces")
+        # LTI issuers are https URLs (compared verbatim with each id_token's iss).
+        check_url(issuer_value, what="issuer", allow_insecure_http=allow_insecure_http)
         for field_name in ("auth_login_url", "auth_token_url", "key_set_url"):
             if fields.get(field_name):
                 check_url(

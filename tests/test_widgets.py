@@ -86,6 +86,16 @@ def test_url_fields_are_checked_as_you_type(ws: Workspace) -> None:
     setup.auth_token_url.value = "https://lms.example.edu/token"
     assert "auth_token_url" not in setup.errors
     assert setup.messages["auth_token_url"].value == ""
+    # The issuer is a URL too, and no URL has a space (not even one httpx would encode).
+    setup.issuer.value = "javascript:alert(1)"
+    assert "not an absolute http(s) URL" in setup.errors["issuer"]
+    setup.auth_login_url.value = "https://exa mple.com/auth"
+    assert "contains a space" in setup.errors["auth_login_url"]
+    with pytest.raises(nrps_nb.ConfigError, match="issuer"):
+        ws.add_platform("x", issuer="javascript:alert(1)", client_id="c",
+                        auth_login_url="https://lms.example.edu/auth",
+                        auth_token_url="https://lms.example.edu/token",
+                        key_set_url="https://lms.example.edu/jwks")  # fmt: skip
 
 
 def test_field_and_form_rules() -> None:

@@ -44,7 +44,7 @@ __all__ = ["CUSTOM", "PREFILLED", "PlatformSetup", "field_error", "form_errors",
 CUSTOM = "custom"
 # The fields a preset fills in (and the user may still change).
 PREFILLED = ("issuer", "auth_login_url", "auth_token_url", "key_set_url", "token_audience")
-_URL_FIELDS = ("base_url", "auth_login_url", "auth_token_url", "key_set_url")
+_URL_FIELDS = ("base_url", "issuer", "auth_login_url", "auth_token_url", "key_set_url")
 _LABELS = {
     "name": "Name",
     "base_url": "LMS base URL",
@@ -71,6 +71,7 @@ _PLACEHOLDERS = {
 }
 _WHAT = {
     "base_url": "base URL",
+    "issuer": "issuer",
     "auth_login_url": "auth login URL",
     "auth_token_url": "token URL",
     "key_set_url": "key set URL",
