@@ -202,12 +202,14 @@ class TokenError(NrpsNbError):
         error_description: str | None = None,
         status: int | None = None,
         url: str | None = None,
+        network: bool = False,
     ) -> None:
         super().__init__(message)
         self.error = error
         self.error_description = error_description
         self.status = status
         self.url = url
+        self.network = network  # no answer at all (timeout, refused): not the registration
 
 
 class ServiceError(NrpsNbError):

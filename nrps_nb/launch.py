@@ -497,7 +497,8 @@ async def validate_launch(
     if not tool.owns(target):
         raise InvalidMessage(
             f"the id_token 'target_link_uri' {target!r} is not one of this tool's URLs "
-            f"(expected {tool.target_link_uri!r})"
+            f"(expected {tool.target_link_uri!r})",
+            remedy=f"Set the target link URI in the LMS to {tool.target_link_uri}.",
         )
     # 10. required claims per message type, and types of the optional ones we read
     link = claims.get(CLAIM + "resource_link")

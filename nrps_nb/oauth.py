@@ -153,13 +153,16 @@ async def _request_token(platform: Platform, key: ToolKey, scopes: tuple[str, ..
         response = await get_client().post(url, data=form, headers={"Accept": "application/json"})
     except httpx.TimeoutException:
         raise TokenError(
-            f"the token endpoint {url} did not answer in time; try again later", url=url
+            f"the token endpoint {url} did not answer in time; try again later",
+            url=url,
+            network=True,
         ) from None
     except httpx.HTTPError as exc:
         raise TokenError(
             f"cannot reach the token endpoint {url} ({type(exc).__name__}); check the token URL "
             f"of platform {platform.name!r}",
             url=url,
+            network=True,
         ) from None
     try:
         body = response.json()

@@ -578,3 +578,11 @@ def test_numeric_dates_must_be_finite_numbers(env: Env, claim: str, value: objec
     claims = {**env.claims(nonce), claim: value}
     with pytest.raises(ExpiredToken, match=f"'{claim}' must be a NumericDate"):
         env.validate(env.key.sign(claims), state)
+
+
+def test_a_foreign_target_link_says_which_uri_to_register(env: Env) -> None:
+    state, nonce = env.login()
+    claims = {**env.claims(nonce), CLAIM + "target_link_uri": "https://evil.example.com/"}
+    with pytest.raises(InvalidMessage) as info:
+        env.validate(env.key.sign(claims), state)
+    assert info.value.remedy == f"Set the target link URI in the LMS to {TOOL.target_link_uri}."

@@ -276,6 +276,7 @@ def test_launch_waiter_timeout_then_wait_again(
         assert await waiter.wait() is None
         assert "no launch arrived" in text_of(waiter.status.value)
         assert "Wait again" in text_of(waiter.status.value)
+        assert "capture_launch()" not in text_of(waiter.status.value)  # the form has a button
         await asyncio.to_thread(drive_launch, sandbox.launch_url("intro-stats"))
         waiter.wait_button.click()
         assert await waiter.wait() is not None
@@ -407,6 +408,8 @@ def test_picker_error_keeps_the_roster_already_fetched(
     message = text_of(picker.status.value)
     assert "cannot reach the token endpoint http://127.0.0.1:9/token" in message
     assert "check the token URL" in message
+    # No answer at all is a network matter: the advice is not about keys or client ids.
+    assert "reachable from this kernel" in message and "public key" not in message
     assert picker.progress.bar_style == "danger"
     shown = picker.output.outputs[0]["data"]["text/html"]
     assert "Research Seminar" in shown  # the table shown is still the good one

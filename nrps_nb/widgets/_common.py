@@ -133,6 +133,9 @@ def describe_error(exc: BaseException) -> tuple[str, str | None]:
             "The members fetched so far are kept: click Resume to continue from where it "
             "stopped, or Fetch to start again.",
         )
+    if isinstance(exc, TokenError) and exc.network:
+        # No answer at all from the token endpoint: the network, not the registration.
+        return str(exc), _REMEDIES[0][1]
     if isinstance(exc, NrpsNbError):
         for kind, remedy in _REMEDIES:
             if isinstance(exc, kind):

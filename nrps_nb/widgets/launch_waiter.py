@@ -113,9 +113,12 @@ class LaunchWaiter(w.VBox):  # type: ignore[misc]
                 "stopped waiting", "warn", remedy="Click Wait again after clicking the link."
             )
             return None
-        except LaunchTimeout as exc:
-            text, remedy = describe_error(exc)
-            self.status.value = message_html(text, "error", remedy=remedy)
+        except LaunchTimeout:
+            # The exception's own advice names capture_launch(); this form has a button.
+            _, remedy = describe_error(LaunchTimeout(""))
+            self.status.value = message_html(
+                f"no launch arrived within {self.timeout:g} s", "error", remedy=remedy
+            )
             return None
         except NrpsNbError as exc:
             text, remedy = describe_error(exc)
