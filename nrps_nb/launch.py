@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import (
     ConfigError,
@@ -110,6 +110,9 @@ class ToolUrls:
                 other.port,
             )
         except ValueError:
+            return False
+        # No dot segments (plain or percent-encoded): ".." would climb out of the base path.
+        if any(unquote(s) in (".", "..") for s in other.path.split("/")):
             return False
         return same and (other.path + "/").startswith(mine.path)
 

@@ -586,3 +586,19 @@ def test_a_foreign_target_link_says_which_uri_to_register(env: Env) -> None:
     with pytest.raises(InvalidMessage) as info:
         env.validate(env.key.sign(claims), state)
     assert info.value.remedy == f"Set the target link URI in the LMS to {TOOL.target_link_uri}."
+
+
+@pytest.mark.parametrize(
+    ("url", "owned"),
+    [
+        (TOOL.launch_url, True),
+        (TOOL.base + "/launch?x=1", True),
+        (TOOL.base + "/../../api/contents", False),
+        (TOOL.base + "/%2e%2e/x", False),
+        (TOOL.base + "/./launch", False),
+        (TOOL.base + "-evil/launch", False),
+        ("https://evil.example.com/launch", False),
+    ],
+)
+def test_tool_urls_own_only_what_is_under_their_base(url: str, owned: bool) -> None:
+    assert TOOL.owns(url) is owned
