@@ -154,7 +154,7 @@ def _print_frame(df: pd.DataFrame) -> None:
         print("(none)")
         return
     with pd.option_context("display.max_rows", 500, "display.width", 160):
-        print(df.to_string(index=False))
+        print(df.to_string(index=False, na_rep=""))  # a missing value is blank, not NaN
 
 
 def _print_presets() -> None:

@@ -222,7 +222,13 @@ class Workspace:
         if issuer_value != issuer_value.strip() or not issuer_value:
             raise ConfigError(f"the issuer {issuer_value!r} has surrounding spaces")
         # LTI issuers are https URLs (compared verbatim with each id_token's iss).
-        check_url(issuer_value, what="issuer", allow_insecure_http=allow_insecure_http)
+        try:
+            check_url(issuer_value, what="issuer", allow_insecure_http=allow_insecure_http)
+        except ConfigError as exc:
+            raise type(exc)(
+                f"{exc}; give the issuer exactly as the LMS shows it in the tool's registration "
+                "(e.g. https://canvas.instructure.com for Canvas cloud)"
+            ) from None
         for field_name in ("auth_login_url", "auth_token_url", "key_set_url"):
             if fields.get(field_name):
                 check_url(
@@ -477,6 +483,11 @@ class Workspace:
                 )
             if platform is None:
                 known = self.store.list_platforms()
+                if not known:
+                    raise ConfigError(
+                        f"{text} is not a known course and no LMS is registered yet: register "
+                        "the one that serves it first (`nrps-nb platform add` or add_platform())"
+                    )
                 if len(known) != 1:
                     raise ConfigError(
                         f"{text} is not a known course; say which LMS serves it: {_PASS_PLATFORM}"

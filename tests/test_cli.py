@@ -80,6 +80,22 @@ def test_usage_and_config_errors_exit_cleanly(home: Path) -> None:
         run(home, "roster", "--url", "not-a-url"), 1, "--url 'not-a-url' is not a URL"
     )
     # Messages that reach the command line name the option, not only the Python argument.
+    # No LMS registered at all: say so, and how to register one (not "pass --platform").
+    assert_clean_error(
+        run(home, "roster", "--url", "https://lms.example.edu/m"), 1, "no LMS is registered yet"
+    )
+    assert_clean_error(
+        run(home, "platform", "add", "x", "--issuer", "javascript:alert(1)", "--client-id", "c",
+            "--auth-login-url", "https://a.example/a", "--auth-token-url", "https://a.example/t",
+            "--key-set-url", "https://a.example/k"),
+        1,
+        "give the issuer exactly as the LMS shows it",
+    )  # fmt: skip
+    for name in ("a", "b"):  # several LMSs: the message names the option that picks one
+        assert run(home, "platform", "add", name, "--issuer", f"https://{name}.example",
+                   "--client-id", "c", "--auth-login-url", "https://a.example/a",
+                   "--auth-token-url", "https://a.example/t",
+                   "--key-set-url", "https://a.example/k").returncode == 0  # fmt: skip
     assert_clean_error(
         run(home, "roster", "--url", "https://lms.example.edu/m"), 1, "--platform NAME"
     )
