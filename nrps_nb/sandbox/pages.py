@@ -61,12 +61,18 @@ class CourseHandler(BaseHandler):
         if course is None:
             self.send_html(404, "Not found", f"<h1>No course {esc(course_id)}</h1>")
             return
+        candidates = _launch_candidates(course)
         rows = "\n".join(
             f'<li><a href="{esc(p.launch_url(course_id, str(m["user_id"])))}">'
             f"{esc(m['name'])}</a> ({esc(role_label(m))}) — "
             f'<a href="{esc(p.embed_url(course_id, str(m["user_id"])))}">in a frame</a></li>'
-            for m in _launch_candidates(course)
+            for m in candidates
         )
+        if len(course.members) > len(candidates):
+            rows += (
+                f"\n<li><i>… and {len(course.members) - len(candidates)} more members (the "
+                "staff, the test student and the first learners are enough to launch)</i></li>"
+            )
         body = (
             f'<p><a href="{esc(p.base_url)}/">All courses</a></p>\n'
             f"<h1>{esc(course.spec.title)} <small>{esc(course.spec.label)}</small></h1>\n"

@@ -91,6 +91,10 @@ def test_course_page_lists_staff_test_student_and_twenty_learners(
     page = kit.client.get(f"{sandbox.base_url}/courses/big-lecture").text
     assert page.count("launch?user=") == page.count("(Teaching assistant)") + 22
     assert "(Instructor)" in page and "(Test student)" in page
+    listed = page.count("launch?user=")
+    assert f"… and {3000 - listed} more members" in page  # the page says it is not all
+    seminar = kit.client.get(f"{sandbox.base_url}/courses/seminar").text
+    assert "more members" not in seminar  # 8 members: every one is listed
 
 
 def test_jwks_and_openid_configuration(sandbox: SandboxServer, kit: Any) -> None:
