@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import logging
 import os
@@ -32,10 +33,47 @@ TABLE_COLUMNS = ["user_id", "name", "email", "role", "status", "context_label"]
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse, with exit code 2 and mistyped options named first.
+
+    argparse checks required options before it looks for unknown ones, so ``--urls X`` would
+    be reported as "--url is required"; the unknown option (and the one meant) is the news.
+    """
+
+    _seen: Sequence[str] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._seen = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith(("the following arguments are required", "one of the arguments")):
+            unknown = self._unknown_options()
+            if unknown:
+                message = (
+                    f"unrecognized arguments: {' '.join(unknown)}{self._did_you_mean(unknown)}"
+                )
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+    def _unknown_options(self) -> list[str]:
+        known = self._option_string_actions
+        return [
+            a
+            for a in self._seen
+            if a.startswith("--") and a != "--" and a.split("=", 1)[0] not in known
+        ]
+
+    def _did_you_mean(self, unknown: list[str]) -> str:
+        for option in unknown:
+            close = difflib.get_close_matches(
+                option.split("=", 1)[0], self._option_string_actions, n=1, cutoff=0.7
+            )
+            if close:
+                return f" (did you mean {close[0]}?)"
+        return ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,20 +90,35 @@ def _parser() -> argparse.ArgumentParser:
     platform = sub.add_parser("platform", help="register and list platforms")
     psub = platform.add_subparsers(dest="platform_command", required=True, parser_class=_Parser)
     add = psub.add_parser("add", help="register an LMS")
-    add.add_argument("name")
-    add.add_argument("--preset", choices=sorted(PRESETS))
+    add.add_argument("name", help="your name for this LMS (used as --platform NAME later)")
+    add.add_argument("--preset", choices=sorted(PRESETS), help="fill in a known LMS's URLs")
     add.add_argument("--base-url", help="the LMS's base URL, for presets that need one")
-    add.add_argument("--issuer")
-    add.add_argument("--client-id", required=True)
+    add.add_argument("--issuer", help="the LMS's issuer (iss), exactly as it shows it")
+    add.add_argument("--client-id", required=True, help="the client ID the LMS gave the tool")
     add.add_argument("--auth-login-url", help="the platform's OIDC auth endpoint")
     add.add_argument("--auth-token-url", help="the platform's OAuth2 token endpoint")
     keysrc = add.add_mutually_exclusive_group()
     keysrc.add_argument("--key-set-url", help="the platform's JWKS URL")
     keysrc.add_argument("--platform-key", type=Path, help="a file with the platform's JWK or PEM")
     add.add_argument("--token-audience", help="aud of client assertions (default: token URL)")
-    add.add_argument("--deployment-id", action="append", default=[], dest="deployment_ids")
-    add.add_argument("--auto-deployments", action="store_true")
-    add.add_argument("--allow-insecure-http", action="store_true")
+    add.add_argument(
+        "--deployment-id",
+        action="append",
+        default=[],
+        dest="deployment_ids",
+        metavar="ID",
+        help="a deployment id the LMS shows (repeat for several)",
+    )
+    add.add_argument(
+        "--auto-deployments",
+        action="store_true",
+        help="accept launches from new deployments (each recorded with a warning)",
+    )
+    add.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback (not for real use)",
+    )
     add.add_argument("--replace", action="store_true", help="update an existing platform")
     psub.add_parser("list", help="the registered platforms")
     psub.add_parser("presets", help="the known LMS presets")
@@ -87,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true", help="every known course of --platform")
     roster.add_argument(
         "--role",
-        help="only members with this role: Learner, Instructor, TeachingAssistant or a URI",
+        help="only members with this role: Learner, Instructor, TA, another LTI role or a URI",
     )
     roster.add_argument(
         "--limit", type=int, metavar="N", help="members per page (default: the LMS's largest)"
@@ -123,20 +176,34 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("launches", help="the captured launches")
 
     serve = sub.add_parser("serve", help="run the standalone launch receiver")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s; another one needs --public-url)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)"
+    )
     serve.add_argument("--public-url", help="the URL the LMS and browsers use to reach it")
 
     sandbox = sub.add_parser("sandbox", help="run the sandbox LMS")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8766)
+    sandbox.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=8766, help="0 picks a free port (default: %(default)s)"
+    )
     sandbox.add_argument(
         "--profile",
         default=None,
         choices=SANDBOX_PROFILES,
         help="behave like one LMS (default: sandbox, the plain NRPS 2.0 platform)",
     )
-    sandbox.add_argument("--tool-url", default="http://127.0.0.1:8765")
+    sandbox.add_argument(
+        "--tool-url",
+        default="http://127.0.0.1:8765",
+        help="the receiver whose /jwks.json signs the tool's token requests (default: %(default)s)",
+    )
     sandbox.add_argument(
         "--tool-jwk", type=Path, help="the tool's public JWK or JWK Set (`nrps-nb keys jwks`)"
     )
@@ -366,10 +433,7 @@ def _run(args: argparse.Namespace) -> int:
                 profile=args.profile,
             )
         except OSError as exc:  # binding: the port is taken, or the address is not ours
-            raise ConfigError(
-                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-                "pick another --port"
-            ) from None
+            raise _cannot_listen(args.host, args.port, exc) from None
         return EXIT_OK
     if cmd == "demo":
         from .demo import run_demo
@@ -407,7 +471,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         server.start()
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{args.port}: {exc.strerror}") from None
+        raise _cannot_listen(host, args.port, exc) from None
     base = server.base_url
     shown = f"[{host}]" if ":" in host else host
     print(f"nrps_nb launch receiver on http://{shown}:{server.port}", flush=True)
@@ -424,6 +488,14 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return EXIT_OK
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> ConfigError:
+    """What to do when a server cannot bind: the port is taken, or the address is not ours."""
+    return ConfigError(
+        f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port "
+        "(0 picks a free one), or stop what is listening there"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .errors import ConfigError
+
 __all__ = [
     "CONTEXT_ROLES",
     "LIS",
@@ -119,16 +121,35 @@ def normalize_roles(roles: object) -> list[str]:
     return out
 
 
-def role_filter_uri(role: str) -> str:
+# Words people type for a role that LTI names otherwise: named in the error, never guessed.
+_ROLE_HINTS = {"teacher": "Instructor", "student": "Learner", "admin": "Administrator",
+               "observer": "Mentor", "designer": "ContentDeveloper"}  # fmt: skip
+
+
+def role_filter_uri(role: object) -> str:
     """The role URI to filter a roster by: ``Learner``, ``TA`` or a URI as given.
+
+    A word that is no LTI role (``Teacher``) is a :class:`ConfigError` naming the roles there
+    are, rather than a filter that silently matches nobody.
 
     >>> role_filter_uri("ta")
     'http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant'
     """
+    if not isinstance(role, str) or not role.strip():
+        raise ConfigError(f"a role filter must be a role name or URI, not {role!r}")
     role = role.strip()
     if role.lower() == "ta":
         return TA_ROLE
-    return normalize_role(role)
+    uri = normalize_role(role)
+    if "://" in uri or uri.lower().startswith("urn:"):
+        return uri
+    hint = _ROLE_HINTS.get(role.lower())
+    raise ConfigError(
+        f"{role!r} is not an LTI role"
+        + (f" (LTI calls it {hint!r})" if hint else "")
+        + f"; filter by one of {', '.join(CONTEXT_ROLES)}, TA, a sub-role such as "
+        "Instructor#TeachingAssistant, or a full role URI"
+    )
 
 
 def has_role(roles: Sequence[str], wanted: str) -> bool:

@@ -46,6 +46,7 @@ from .nrps import Page, fetch_members
 from .platforms import presets_frame
 from .progress import CoursesProgress, RosterProgress
 from .registry import Course, Platform, check_url, preset_field_hint, preset_urls
+from .roles import role_filter_uri
 from .store import KEY_NAME, Store
 
 __all__ = ["ENV_HOME", "Workspace", "default_home"]
@@ -530,6 +531,8 @@ class Workspace:
         ``on_page(page, members_so_far)`` is called after each page; ``progress`` shows a
         ``tqdm.auto`` bar (None: in a notebook or on a terminal only; False: never).
         """
+        if role is not None:
+            role_filter_uri(role)  # a role that is no LTI role fails before anything is stored
         c, created = self._resolve(course, platform)
         try:
             return await self._afetch_roster(
@@ -875,6 +878,8 @@ class Workspace:
     ) -> pd.DataFrame:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
+        if role is not None:
+            role_filter_uri(role)  # one clear error, not one a course
         pairs = [self._resolve(c, platform) for c in items]
         resolved = [c for c, _ in pairs]
         created = {c.id for c, new in pairs if new}

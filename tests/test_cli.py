@@ -70,6 +70,10 @@ def test_init_and_keys(home: Path) -> None:
 def test_usage_and_config_errors_exit_cleanly(home: Path) -> None:
     assert_clean_error(run(home, "frobnicate"), 2, "invalid choice")
     assert_clean_error(run(home, "roster", "--platform", "x"), 2, "required")
+    # A mistyped option is the news, not the required one it left out.
+    typo = run(home, "roster", "--platform", "x", "--urls", "https://lms.example.edu/m")
+    assert_clean_error(typo, 2, "unrecognized arguments: --urls (did you mean --url?)")
+    assert "required" not in typo.stderr
     assert_clean_error(
         run(home, "roster", "--platform", "nope", "--url", "https://lms.example.edu/m"),
         1,
@@ -307,6 +311,19 @@ def test_a_mistyped_url_is_not_kept_and_courses_can_be_removed(
     )
 
 
+def test_a_role_that_is_no_lti_role_is_a_clean_error(
+    home: Path, tmp_path: Path, cli_sandbox: SandboxServer
+) -> None:
+    out = tmp_path / "teachers.csv"
+    url = cli_sandbox.memberships_url("seminar")
+    result = run(home, "roster", "--platform", "sandbox", "--url", url, "--role", "Teacher",
+                 "--output", str(out))  # fmt: skip
+    assert_clean_error(result, 1, "'Teacher' is not an LTI role (LTI calls it 'Instructor')")
+    assert not out.exists()  # no empty roster written as if it were the answer
+    ok = run(home, "roster", "--platform", "sandbox", "--url", url, "--role", "Instructor")
+    assert ok.returncode == 0 and "Instructor" in ok.stdout, ok.stderr
+
+
 def test_output_piped_into_a_reader_that_leaves(home: Path) -> None:
     """`nrps-nb keys jwks | head -1`: no traceback when the reader closes the pipe."""
     assert run(home, "init").returncode == 0
@@ -358,15 +375,17 @@ def test_sandbox_by_hand_with_the_tool_jwks_file(home: Path, tmp_path: Path) -> 
     assert_clean_error(run(home, "sandbox", "--port", "0", "--tool-jwk", str(jwks)), 1, "no JWK")
 
 
-def test_sandbox_on_a_busy_port_is_a_clean_error(home: Path) -> None:
+@pytest.mark.parametrize("command", ["sandbox", "serve"])
+def test_a_busy_port_is_a_clean_error_that_says_what_to_do(home: Path, command: str) -> None:
     import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run(home, "sandbox", "--port", str(port))
+        result = run(home, command, "--port", str(port))
     assert_clean_error(result, 1, f"cannot listen on 127.0.0.1:{port}")
+    assert "pick another --port" in result.stderr
 
 
 def test_platform_warnings_reach_the_command_line(home: Path) -> None:

@@ -136,6 +136,35 @@ def test_role_filter_and_limit(ws: Workspace, sandbox: SandboxServer, platform: 
     assert set(learners["role"]) == {"Learner"}
 
 
+@pytest.mark.parametrize("role", ["Teacher", "Student", "", "  "])
+def test_a_role_that_is_no_lti_role_fails_before_any_request(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform, role: str
+) -> None:
+    """Not a filter that silently matches nobody: one ConfigError, nothing sent, nothing kept."""
+    before = dict(sandbox.stats)
+    urls = [sandbox.memberships_url(c) for c in ("intro-stats", "seminar")]
+    with pytest.raises(ConfigError, match="role") as one:
+        ws.fetch_roster(urls[0], platform="sandbox", role=role)
+    with pytest.raises(ConfigError, match="role") as many:
+        ws.fetch_rosters(urls, platform="sandbox", role=role)
+    if role.strip():
+        assert "is not an LTI role" in str(one.value) and "Learner" in str(many.value)
+    assert sandbox.stats["nrps_requests"] == before["nrps_requests"]
+    assert sandbox.stats["token_requests"] == before["token_requests"]
+    assert ws.courses().empty  # the URLs were not kept as courses
+
+
+def test_role_filters_accept_every_form_of_a_role(
+    ws: Workspace, sandbox: SandboxServer, platform: Platform
+) -> None:
+    url = sandbox.memberships_url("intro-stats")
+    forms = ["TA", "TeachingAssistant", "Instructor#TeachingAssistant",
+             "urn:lti:role:ims/lis/TeachingAssistant",
+             "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"]  # fmt: skip
+    sizes = {form: len(ws.fetch_roster(url, platform="sandbox", role=form)) for form in forms}
+    assert set(sizes.values()) == {3}, sizes
+
+
 def test_memberships_url_with_its_own_query_is_merged(
     ws: Workspace, sandbox: SandboxServer, platform: Platform
 ) -> None:
