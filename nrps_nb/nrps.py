@@ -2,9 +2,10 @@
 
 ``fetch_members`` asks for the first page (with ``role``, ``limit`` and ``rlid`` merged into
 the memberships URL's own query), then follows ``Link: rel="next"`` verbatim until there is
-none. It keeps the ``rel="differences"`` URL, refreshes the token once on a 401, backs off on
-throttling, refuses to send the bearer token to another origin, stops on a next-link loop,
-and de-duplicates members by ``user_id``. If a later page fails, ``IncompleteRoster`` carries
+none. It keeps the ``rel="differences"`` URL (of the same origin only), refreshes the token
+once on a 401, backs off on throttling, refuses to send the bearer token to another origin,
+stops (with a warning) where a next link repeats a page, and de-duplicates members by
+``user_id``. If a later page fails, ``IncompleteRoster`` carries
 every member fetched so far and the URL to resume from.
 
 Example::
@@ -443,6 +444,26 @@ async def iter_pages(
                 next_in_body = urljoin(page_url, next_in_body)  # relative, like a Link target
             next_url = link_next or next_in_body
             pages += 1
+            differences = rels.get("differences")
+            if (
+                differences is not None
+                and not allow_cross_origin
+                and not same_origin(differences, url)
+            ):
+                # Fetching it later would send the access token there: not kept.
+                warnings.append(
+                    f"the platform's differences link points to another origin ({differences}); "
+                    "it was not kept, so changes_only=True compares with the last snapshot"
+                )
+                differences = None
+            prefetched = pending is not None and next_url == pending_url
+            if next_url is not None and next_url in seen and not prefetched:
+                # Checklist §2.7: a next link that repeats a page is the end of the roster.
+                warnings.append(
+                    f"page {pages}'s next link repeats a page already fetched ({next_url}); "
+                    "stopped there"
+                )
+                next_url = None
             if next_url is not None and not members:
                 warnings.append(f"page {pages} was empty but had a next link; stopped there")
                 next_url = None
@@ -458,13 +479,13 @@ async def iter_pages(
                 url=page_url,
                 members=kept,
                 next_url=next_url,
-                differences_url=rels.get("differences"),
+                differences_url=differences,
                 context=context,
                 warnings=warnings,
                 filtered_out=len(members) - len(kept),
             )
             if next_url is not None and pending is None:
-                pending_url, pending = next_url, await start(next_url)  # raises on a loop
+                pending_url, pending = next_url, await start(next_url)
     finally:
         if pending is not None and not pending.done():
             pending.cancel()

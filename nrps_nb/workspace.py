@@ -39,7 +39,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from . import history
 from .errors import ConfigError, IncompleteRoster, LaunchTimeout, NrpsNbError, StoreError
 from .frames import FrameBuilder, RosterPart, build_frame, members_to_frame, pseudonymize_frame
-from .http import Lanes, run_sync
+from .http import Lanes, run_sync, same_origin
 from .keys import ToolKey
 from .launch import Launch
 from .nrps import Page, fetch_members
@@ -701,12 +701,26 @@ class Workspace:
     ) -> pd.DataFrame:
         """The members that changed since the last snapshot (see :meth:`fetch_roster`)."""
         previous = history.last_snapshot(self.store, c.id)
-        if previous is not None and c.differences_url:
+        differences_url = c.differences_url
+        warnings: list[str] = []
+        if (
+            differences_url
+            and not allow_cross_origin
+            and not same_origin(differences_url, c.context_memberships_url)
+        ):
+            # Kept by an older version, or edited in: the access token goes to the course's
+            # origin only, so the last snapshot is the reference instead.
+            warnings.append(
+                f"the stored differences URL {differences_url} is on another origin than the "
+                "course; it was not used (the roster was compared with the last snapshot)"
+            )
+            differences_url = None
+        if previous is not None and differences_url:
             # The platform tells us what changed (removed members come back as Deleted).
             result = await fetch_members(
                 p,
                 self.key,
-                c.differences_url,
+                differences_url,
                 limit=None,
                 allow_cross_origin=allow_cross_origin,
             )
@@ -728,7 +742,7 @@ class Workspace:
             changes = history.record_snapshot(con, c.id, current, source=source)
             con.execute(
                 "UPDATE courses SET differences_url = ? WHERE id = ?",
-                (result.differences_url or c.differences_url, c.id),
+                (result.differences_url or differences_url, c.id),
             )  # fmt: skip
         if source == "fetch":
             if previous is None:
@@ -759,7 +773,7 @@ class Workspace:
                 "source": source,
                 "events": len(changes),
                 "differences_url": result.differences_url,
-                "warnings": list(result.warnings),
+                "warnings": [*warnings, *result.warnings],
             }
         )
         if pseudonymize:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,6 +49,7 @@ def test_launch_is_captured_and_roster_matches_the_platform(
     assert df["user_id"].tolist() == [m["user_id"] for m in expected]
     assert df.attrs["pages"] == 3  # 250 members at the sandbox's cap of 100 a page
     assert df.attrs["complete"] is True
+    assert df.attrs["warnings"] == []  # a plain paged roster has nothing to warn about
     assert df.attrs["memberships_url"] == launch.context_memberships_url
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
     by_id = df.set_index("user_id")
@@ -327,14 +329,48 @@ def test_next_link_to_another_origin_is_not_followed(ws: Workspace) -> None:
     assert "secret-token" not in str(exc.value)
 
 
-def test_next_link_loop_stops(ws: Workspace) -> None:
+@pytest.mark.parametrize("loop_to", ["/m", "/m2", "/m?page=1"])
+def test_a_next_link_that_repeats_a_page_ends_the_roster(ws: Workspace, loop_to: str) -> None:
+    """Checklist §2.7: stop where a next URL repeats (a loop guard), keeping every member, with
+    a warning; not an error that would discard a roster the platform served in full."""
     script = Scripted()
     script.add("/token", respond(200, {"access_token": "t"}))
-    script.add("/m", respond(200, {"members": [{"user_id": "a"}]}, {"Link": '</m>; rel="next"'}))
+    first = "/m?page=1" if loop_to == "/m?page=1" else "/m"
+    script.add("/m", respond(200, {"members": [{"user_id": "a"}]}, {"Link": '</m2>; rel="next"'}))
+    script.add("/m2", respond(200, {"members": [{"user_id": "b"}]},
+                              {"Link": f'<{loop_to}>; rel="next"'}))  # fmt: skip
     with scripted_server(script) as server:
         add_scripted_platform(ws, server)
-        with pytest.raises(IncompleteRoster, match="repeats"):
+        df = ws.fetch_roster(server.base_url + first, platform="lms")
+    assert df["user_id"].tolist() == ["a", "b"] and df.attrs["complete"]
+    assert df.attrs["pages"] == 2
+    assert any("repeats a page already fetched" in w for w in df.attrs["warnings"])
+    assert [r[1] for r in script.requests if r[1] != "/token"][:2] == [first, "/m2"]
+    assert len([r for r in script.requests if r[1].startswith("/m")]) == 2
+
+
+def test_a_runaway_platform_stops_at_the_page_cap(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Endless distinct next links: IncompleteRoster after MAX_PAGES, members kept."""
+    from nrps_nb import nrps
+
+    monkeypatch.setattr(nrps, "MAX_PAGES", 4)
+    counter = iter(range(1, 1000))
+
+    def endless(_handler: object) -> tuple[int, dict[str, str], str]:
+        n = next(counter)
+        body = json.dumps({"members": [{"user_id": f"u{n}"}]})
+        return 200, {"Content-Type": "application/json", "Link": f'</m?p={n}>; rel="next"'}, body
+
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t"}))
+    script.add("/m", endless)
+    with scripted_server(script) as server:
+        add_scripted_platform(ws, server)
+        with pytest.raises(IncompleteRoster, match="more than 4 pages") as exc:
             ws.fetch_roster(server.base_url + "/m", platform="lms")
+    assert [m["user_id"] for m in exc.value.members] == ["u1", "u2", "u3", "u4"]
 
 
 def test_throttling_is_retried_with_retry_after(ws: Workspace) -> None:

@@ -223,3 +223,35 @@ def test_snapshot_events_unchanged_reordered_emptied_and_refilled(
     assert record({}) == [("2", "left")]
     assert record({}) == []
     assert snapshots(ws) == 3  # pruned to the latest three, unchanged ones included
+
+
+def test_a_differences_link_to_another_origin_never_gets_the_token(ws: Workspace) -> None:
+    """The platform's differences link is followed later, with the access token: a link to
+    another origin is not kept (a warning says so), and one already stored is not used."""
+    from .helpers import Scripted, add_scripted_platform, respond, scripted_server
+
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "SECRET-TOKEN", "expires_in": 3600}))
+    script.add("/diff", respond(200, {"members": []}))
+    with scripted_server(script) as server:
+        foreign = server.base_url.replace("127.0.0.1", "localhost") + "/diff"
+        assert foreign.startswith("http://localhost:")
+        page = {"members": [{"user_id": "a", "roles": ["Learner"]}]}
+        script.add("/m", respond(200, page, {"Link": f'<{foreign}>; rel="differences"'}))
+        add_scripted_platform(ws, server)
+        url = server.base_url + "/m"
+        df = ws.fetch_roster(url, platform="lms")
+        assert df.attrs["differences_url"] is None
+        assert any("another origin" in w for w in df.attrs["warnings"])
+        assert ws.store.find_courses(url=url)[0].differences_url is None
+        changes = ws.fetch_roster(url, platform="lms", changes_only=True)
+        assert changes.attrs["source"] == "fetch"  # compared with the snapshot
+
+        # A foreign URL already in the store (an older version kept it): not used either.
+        with ws.store.transaction() as con:
+            con.execute("UPDATE courses SET differences_url = ?", (foreign,))
+        changes = ws.fetch_roster(url, platform="lms", changes_only=True)
+        assert changes.attrs["source"] == "fetch"
+        assert any("another origin" in w for w in changes.attrs["warnings"])
+    assert not [r for r in script.requests if r[1].startswith("/diff")]
+    assert all(r[2].get("Host", "").startswith("127.0.0.1") for r in script.requests)
