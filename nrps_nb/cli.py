@@ -293,12 +293,8 @@ def _cmd_roster(args: argparse.Namespace) -> int:
             if exc.resume_url:
                 print(f"nrps-nb: resume from {exc.resume_url}", file=sys.stderr)
             complete = False
-            df = members_to_frame(exc.members)
-            df.attrs.update({"complete": False, "pages": exc.pages})
-            if args.pseudonymize:
-                from .frames import pseudonymize_frame
-
-                df = pseudonymize_frame(df, ws.pseudonym_key())
+            # The members so far, with the course's provenance (a bare frame if none came).
+            df = exc.frame if exc.frame is not None else members_to_frame(exc.members)
     else:
         if args.rlid is not None:
             raise ConfigError("--rlid applies to one course; give a single --url")
@@ -317,11 +313,26 @@ def _cmd_roster(args: argparse.Namespace) -> int:
             # Nothing fetched at all is an error, not an incomplete roster (exit 1, not 3).
             raise ServiceError(f"none of the {len(status)} courses could be fetched (see above)")
         complete = bool(df.attrs["complete"])
+        partial = list(df.attrs.get("incomplete", {}).values())
+        if partial:  # courses that stopped midway: what they fetched, marked (see --partial)
+            attrs = df.attrs
+            df = pd.concat(
+                [df.assign(incomplete=False), *(e.frame.assign(incomplete=True) for e in partial)],
+                ignore_index=True,
+            )
+            df.attrs = attrs
+            for e in partial:
+                if e.resume_url:
+                    print(
+                        f"nrps-nb: {e.frame.attrs['memberships_url']}: stopped after "
+                        f"{len(e.frame)} members; resume from {e.resume_url}",
+                        file=sys.stderr,
+                    )
     for warning in df.attrs.get("warnings", ()):  # caveats a cron job must not miss
         print(f"nrps-nb: warning: {warning}", file=sys.stderr)
     if args.output is not None:
         if complete or args.partial:
-            if not complete:
+            if not complete and "incomplete" not in df.columns:
                 df = df.assign(incomplete=True)
             path = write_frame(df, args.output)
             state = "complete" if complete else "INCOMPLETE (--partial)"

@@ -70,10 +70,23 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[NrpsNbError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class NrpsNbError(Exception):
-    """Root of every nrps_nb error. ``code`` is a short machine-readable name."""
+    """Root of every nrps_nb error. ``code`` is a short machine-readable name.
+
+    Every error pickles and copies with its attributes (the default ``Exception`` reduction
+    calls ``cls(*args)``, which fails for errors with keyword-only fields).
+    """
 
     code = "nrps_nb_error"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigError(NrpsNbError):
@@ -259,7 +272,15 @@ class IncompleteRoster(ServiceError):
     """A roster fetch stopped midway; nothing fetched so far is lost.
 
     ``members`` holds the raw members fetched before the failure, ``resume_url`` the page to
-    continue from, ``cause`` the error that stopped the fetch.
+    continue from, ``cause`` the error that stopped the fetch. From a workspace fetch,
+    ``frame`` is those members as a roster DataFrame (DESIGN §5 columns with the course's
+    provenance, pseudonymized when the fetch was, ``attrs["complete"]`` False).
+
+    >>> try:                                                                  # doctest: +SKIP
+    ...     df = ws.fetch_roster(course)
+    ... except IncompleteRoster as exc:
+    ...     partial = exc.frame                          # what was fetched, to look at now
+    ...     df = ws.fetch_roster(course, resume=exc)     # later: continue where it stopped
     """
 
     code = "incomplete_roster"
@@ -280,3 +301,12 @@ class IncompleteRoster(ServiceError):
         self.resume_url = resume_url
         self.cause = cause
         self.pages = pages
+        self.frame: Any = (
+            None  # a pandas DataFrame, set by the workspace (errors.py is pandas-free)
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IncompleteRoster:
+        # A record of a fetch that stopped, not to be edited: fetch_rosters() keeps these in
+        # DataFrame.attrs, which pandas deep-copies on every operation (df.head() included);
+        # copying every member and the partial frame each time would cost more than it guards.
+        return self

@@ -567,18 +567,22 @@ class Workspace:
             return await self._afetch_changes(c, p, limit=limit, pseudonymize=pseudonymize,
                                               allow_cross_origin=allow_cross_origin)  # fmt: skip
         records: list[_Record] = []
-        part, attrs = await self._afetch_part(
-            c,
-            p,
-            role=role,
-            limit=limit,
-            rlid=rlid,
-            resume=resume,
-            allow_cross_origin=allow_cross_origin,
-            on_page=on_page,
-            progress=progress,
-            records=records,
-        )
+        try:
+            part, attrs = await self._afetch_part(
+                c,
+                p,
+                role=role,
+                limit=limit,
+                rlid=rlid,
+                resume=resume,
+                allow_cross_origin=allow_cross_origin,
+                on_page=on_page,
+                progress=progress,
+                records=records,
+            )
+        except IncompleteRoster as exc:
+            self._pseudonymize_partial(exc, pseudonymize)
+            raise
         # The snapshot is written on a worker thread while the frame is built (SQLite lets go
         # of the GIL while it writes); both are done before the frame is returned.
         saved = asyncio.ensure_future(asyncio.to_thread(self._save_records, records))
@@ -612,29 +616,53 @@ class Workspace:
         builder = FrameBuilder()
         if resume is not None:
             builder.add(resume.members)
+        first_context: list[dict[str, Any]] = []
 
         with _roster_bar(c, progress) as bar:
 
             def page_done(page: Page, members: int) -> None:
                 # Runs while the next page is in flight: normalizing overlaps with the network.
                 builder.add(page.members)
+                if not first_context and page.context is not None:
+                    first_context.append(page.context)
                 if bar is not None:
                     bar.on_page(page, members)
                 if on_page is not None:
                     on_page(page, members)
 
-            result = await fetch_members(
-                p,
-                self.key,
-                c.context_memberships_url,
-                role=role,
-                limit=limit if limit is not None else p.max_page_size,
-                rlid=rlid,
-                resume_url=resume.resume_url if resume is not None else None,
-                initial_members=resume.members if resume is not None else None,
-                allow_cross_origin=allow_cross_origin,
-                on_page=page_done,
-            )
+            try:
+                result = await fetch_members(
+                    p,
+                    self.key,
+                    c.context_memberships_url,
+                    role=role,
+                    limit=limit if limit is not None else p.max_page_size,
+                    rlid=rlid,
+                    resume_url=resume.resume_url if resume is not None else None,
+                    initial_members=resume.members if resume is not None else None,
+                    allow_cross_origin=allow_cross_origin,
+                    on_page=page_done,
+                )
+            except IncompleteRoster as exc:
+                # What was fetched, as a frame with the course's provenance (never a snapshot).
+                context = _course_context(c, first_context[0] if first_context else None)
+                part = RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))
+                exc.frame = build_frame([part])
+                exc.frame.attrs.update(
+                    {
+                        "platform": p.name,
+                        "issuer": p.issuer,
+                        "course_id": c.id,
+                        "memberships_url": c.context_memberships_url,
+                        "pages": exc.pages + (resume.pages if resume is not None else 0),
+                        "complete": False,
+                        "resume_url": exc.resume_url,
+                        "warnings": [],  # the error itself says what stopped the fetch
+                        "role_filter": role,
+                        "rlid": rlid,
+                    }
+                )
+                raise
         context = dict(result.context or {})
         record = _Record(
             course=c,
@@ -647,9 +675,7 @@ class Workspace:
             records.add(record)  # fetch_rosters saves finished courses while others fetch
         else:
             records.append(record)  # fetch_roster saves it while the frame is built
-        for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
-            if v is not None or k not in context:
-                context.setdefault(k, v)
+        _add_course_context(context, c)
         part = RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))
         attrs = {
             "platform": p.name,
@@ -862,6 +888,11 @@ class Workspace:
         ``on_course(course, frame_or_error)`` is called as each course finishes; ``progress``
         shows a bar of them. A memberships URL that this call added and that yielded no member
         at all is not kept as a course.
+
+        A course that fails midway is not in the frame (which holds complete rosters only), but
+        nothing it fetched is lost: ``df.attrs["incomplete"]`` maps its course_id to the
+        :class:`IncompleteRoster`, whose ``frame`` holds its members so far and which resumes
+        the fetch: ``ws.fetch_roster(course_id, resume=df.attrs["incomplete"][course_id])``.
         """
         items = _course_items(courses)
         with _courses_bar(len(items), progress) as bar:
@@ -929,6 +960,8 @@ class Workspace:
                 except NrpsNbError as exc:
                     if self._forget_if_new(c, c.id in created, exc):
                         forgotten.add(c.id)
+                    if isinstance(exc, IncompleteRoster):
+                        self._pseudonymize_partial(exc, pseudonymize)
                     result = exc
             if bar is not None:
                 bar.on_course(c, len(result[0].builder) if isinstance(result, tuple) else result)
@@ -949,8 +982,15 @@ class Workspace:
         # are also in the frame's, named by course, so that no caveat is lost in the merge.
         rows: list[dict[str, Any]] = []
         warnings: list[str] = []
+        incomplete: dict[int, IncompleteRoster] = {}
         for c, r in zip(resolved, results, strict=True):
             attrs = r[1] if isinstance(r, tuple) else {}
+            fetched: int | None = len(r[0].builder) if isinstance(r, tuple) else None
+            if isinstance(r, IncompleteRoster) and r.frame is not None:
+                # Kept apart, not mixed into the complete rosters: resumable, and written by
+                # the CLI with --partial (marked so).
+                incomplete[c.id] = r
+                attrs, fetched = r.frame.attrs, len(r.frame)
             course_warnings = list(attrs.get("warnings", ()))
             warnings.extend(f"{_course_desc(c)}: {w}" for w in course_warnings)
             rows.append(
@@ -959,7 +999,7 @@ class Workspace:
                     "memberships_url": c.context_memberships_url,
                     "platform": c.platform,
                     "ok": isinstance(r, tuple),
-                    "members": len(r[0].builder) if isinstance(r, tuple) else None,
+                    "members": fetched,
                     "pages": attrs.get("pages"),
                     "differences_url": attrs.get("differences_url"),
                     "warnings": course_warnings,
@@ -976,12 +1016,19 @@ class Workspace:
         df.attrs.update(
             {
                 "status": status,
+                "incomplete": incomplete,
                 "complete": bool(status["ok"].all()) if len(status) else True,
                 "role_filter": role,
                 "warnings": [*warnings, *([unsaved] if unsaved is not None else [])],
             }
         )
         return df
+
+    def _pseudonymize_partial(self, exc: IncompleteRoster, pseudonymize: bool) -> None:
+        if pseudonymize and exc.frame is not None:
+            attrs = dict(exc.frame.attrs)
+            exc.frame = pseudonymize_frame(exc.frame, self.pseudonym_key())
+            exc.frame.attrs.update(attrs)
 
     def _part_frame(
         self, result: tuple[RosterPart, dict[str, Any]] | NrpsNbError, pseudonymize: bool
@@ -1023,6 +1070,19 @@ class Workspace:
                     bar=bar,
                 )
             )
+
+
+def _add_course_context(context: dict[str, Any], c: Course) -> None:
+    """Fill the page's context with what the course record knows (the page's values win)."""
+    for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
+        if v is not None or k not in context:
+            context.setdefault(k, v)
+
+
+def _course_context(c: Course, page_context: dict[str, Any] | None) -> dict[str, Any]:
+    context = dict(page_context or {})
+    _add_course_context(context, c)
+    return context
 
 
 @contextlib.contextmanager

@@ -198,8 +198,10 @@ def test_roster_to_csv_table_and_json(
 def test_incomplete_roster_exit_code_and_partial(home: Path, tmp_path: Path) -> None:
     script = Scripted()
     script.add("/token", respond(200, {"access_token": "t"}))
-    script.add("/m", respond(200, {"members": [{"user_id": "u1"}]}, {"Link": '</m2>; rel="next"'}))
+    page = {"context": {"id": "ctx-1", "label": "STAT 1"}, "members": [{"user_id": "u1"}]}
+    script.add("/m", respond(200, page, {"Link": '</m2>; rel="next"'}))
     script.add("/m2", respond(400, {"error": "broken page"}))
+    script.add("/ok", respond(200, {"members": [{"user_id": "k1"}]}))
     with scripted_server(script) as server:
         base = server.base_url
         run(home, "platform", "add", "lms", "--issuer", "https://lms", "--client-id", "c",
@@ -217,6 +219,20 @@ def test_incomplete_roster_exit_code_and_partial(home: Path, tmp_path: Path) -> 
         with out.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert [r["user_id"] for r in rows] == ["u1"] and rows[0]["incomplete"] == "True"
+        # The partial file can be joined back to its course: provenance columns are filled.
+        assert rows[0]["platform"] == "lms" and rows[0]["context_label"] == "STAT 1"
+
+        # Several courses, one stops midway: --partial writes what every course fetched.
+        result = run(home, "roster", "--platform", "lms", "--url", base + "/ok", "--url",
+                     base + "/m", "--output", str(out), "--partial")  # fmt: skip
+        assert result.returncode == 3, result.stderr
+        assert f"resume from {base}/m2" in result.stderr
+        with out.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {(r["user_id"], r["incomplete"], r["context_label"]) for r in rows} == {
+            ("k1", "False", ""),
+            ("u1", "True", "STAT 1"),
+        }
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from nrps_nb.http import client_lanes, get_client
 from nrps_nb.sandbox import CourseSpec, SandboxConfig, SandboxServer
 from nrps_nb.server import ReceiverServer
 
+from .helpers import Scripted, add_scripted_platform, respond, scripted_server
+
 COURSES = tuple(CourseSpec(f"c{i:02d}", f"Course {i}", f"C{i:02d}", 3 + i) for i in range(12))
 
 
@@ -89,6 +91,50 @@ def test_a_failing_course_keeps_the_others(ws: Workspace, lms: SandboxServer) ->
     first = seen[urls(lms)[0]]
     assert isinstance(first, pd.DataFrame) and len(first) == COURSES[0].size
     assert first.attrs["memberships_url"] == urls(lms)[0]
+
+
+def _two_courses_one_breaks_midway() -> Scripted:
+    """/a: one complete page; /b: a page (with its context), then page 2 fails once (400)."""
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t", "expires_in": 3600}))
+    script.add("/a", respond(200, {"members": [{"user_id": "a1", "name": "Ann"}]}))
+    script.add("/b", respond(200, {"context": {"id": "ctx-b", "label": "BIO 2"},
+                                   "members": [{"user_id": "b1", "name": "Bea"}]},
+                             {"Link": '</b2>; rel="next"'}))  # fmt: skip
+    script.add("/b2", respond(400, {"error": "broken page"}),
+               respond(200, {"members": [{"user_id": "b2", "name": "Bo"}]}))  # fmt: skip
+    return script
+
+
+@pytest.mark.parametrize("pseudonymize", [False, True])
+def test_a_course_that_fails_midway_keeps_what_it_fetched(
+    tmp_path: Path, pseudonymize: bool
+) -> None:
+    """Not in the frame of complete rosters, but not lost: attrs["incomplete"] has its members
+    so far as a frame with provenance, and resumes it."""
+    ws = Workspace(tmp_path / "ws")
+    with scripted_server(_two_courses_one_breaks_midway()) as server:
+        add_scripted_platform(ws, server)
+        a, b = server.base_url + "/a", server.base_url + "/b"
+        df = ws.fetch_rosters([a, b], platform="lms", pseudonymize=pseudonymize, progress=False)
+        assert len(df) == 1 and not df.attrs["complete"]
+        status = df.attrs["status"].set_index("memberships_url")
+        assert status.loc[b, "members"] == 1 and status.loc[b, "pages"] == 1
+        assert not status.loc[b, "ok"] and "400" in status.loc[b, "error"]
+        (course_id, partial), *_ = df.attrs["incomplete"].items()
+        assert course_id == status.loc[b, "course_id"]
+        frame = partial.frame
+        assert len(frame) == 1 and frame.attrs["complete"] is False
+        assert frame.attrs["resume_url"] == server.base_url + "/b2"
+        assert frame["context_label"].tolist() == ["BIO 2"]
+        assert frame["platform"].tolist() == ["lms"]
+        assert ("name" in frame.columns) is not pseudonymize
+        if pseudonymize:
+            assert "b1" not in set(frame["user_id"])
+        # pandas deep-copies attrs on every operation: that must work, and stay cheap.
+        assert df.head().attrs["incomplete"][course_id] is partial
+        resumed = ws.fetch_roster(course_id, resume=partial, pseudonymize=pseudonymize)
+        assert len(resumed) == 2 and resumed.attrs["complete"]
 
 
 def test_pseudonymized_many_courses(ws: Workspace, lms: SandboxServer) -> None:

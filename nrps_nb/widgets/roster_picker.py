@@ -432,15 +432,17 @@ class RosterPicker(w.VBox):  # type: ignore[misc]
             )
             self._incomplete_course = c
             self.resume_button.layout.display = ""
-        platform = c.platform
-        frame = members_to_frame(
-            members,
-            context={"id": c.context_id, "label": c.context_label, "title": c.context_title},
-            platform=platform,
-        )
-        frame.attrs.update({"complete": False, "pages": state.pages, "role_filter": role})
-        if pseudonymize:
-            frame = pseudonymize_frame(frame, self.workspace.pseudonym_key())
+        if isinstance(cause, IncompleteRoster) and cause.frame is not None:
+            frame = cause.frame  # the workspace's: provenance, and pseudonymized if asked
+        else:  # cancelled: what the pages brought so far
+            frame = members_to_frame(
+                members,
+                context={"id": c.context_id, "label": c.context_label, "title": c.context_title},
+                platform=c.platform,
+            )
+            frame.attrs.update({"complete": False, "pages": state.pages, "role_filter": role})
+            if pseudonymize:
+                frame = pseudonymize_frame(frame, self.workspace.pseudonym_key())
         self.partial_df = frame
         self.progress.bar_style = "warning"
         self.output.outputs = ()  # not clear_output(): it needs the cell context
