@@ -84,8 +84,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("init", help="create the workspace and the tool key")
 
-    keys = sub.add_parser("keys", help="the tool's public key, for the LMS")
-    keys.add_argument("format", choices=["jwks", "pem"])
+    keys = sub.add_parser(
+        "keys",
+        help="the tool's public key, for the LMS; or rotate it",
+        description="jwks, pem: print the public key set or the public key. rotate: make a new "
+        "tool key, keeping the old one published; retire: stop publishing the old one.",
+    )
+    keys.add_argument("format", choices=["jwks", "pem", "rotate", "retire"])
 
     platform = sub.add_parser("platform", help="register and list platforms")
     psub = platform.add_subparsers(dest="platform_command", required=True, parser_class=_Parser)
@@ -368,8 +373,24 @@ def _run(args: argparse.Namespace) -> int:
         ws = Workspace()
         if args.format == "jwks":
             print(json.dumps(ws.tool_jwks(), indent=2))
-        else:
+        elif args.format == "pem":
             print(ws.tool_public_pem(), end="")
+        elif args.format == "rotate":
+            old_kid = ws.key.kid
+            new = ws.rotate_key()
+            print(new.kid)
+            print(
+                f"nrps-nb: the tool key is now kid {new.kid}; kid {old_kid} stays in the JWKS "
+                "until you retire it.\n  LMSs that read the JWKS URL pick the new key up by "
+                "themselves. Where you pasted a public key or JWK into an LMS, paste the new "
+                "one (`nrps-nb keys pem` / `keys jwks`).\n  Once every LMS uses the new key: "
+                "`nrps-nb keys retire`.",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"nrps-nb: kid {ws.retire_previous_key()} is no longer published", file=sys.stderr
+            )
         return EXIT_OK
     if cmd == "platform":
         ws = Workspace()

@@ -1,4 +1,5 @@
-"""The tool's RSA key: generate, load, and publish it as JWK, JWKS or PEM.
+"""The tool's RSA key: generate, load, and publish it as JWK, JWKS or PEM (rotation: see
+``Workspace.rotate_key``).
 
 The private key is a PEM file with mode 0600 inside the workspace (mode 0700). It is parsed
 once per process and cached, since parsing an RSA key costs far more than signing with it.
@@ -34,7 +35,7 @@ __all__ = ["KEY_BITS", "ToolKey", "jwk_thumbprint"]
 log = logging.getLogger(__name__)
 
 KEY_BITS = 2048
-_cache: dict[tuple[str, int, int], ToolKey] = {}
+_cache: dict[tuple[str, int, int, int, int], ToolKey] = {}
 _cache_lock = threading.Lock()
 
 
@@ -79,7 +80,7 @@ class ToolKey:
 
     @classmethod
     def load(cls, path: Path) -> ToolKey:
-        """Load a PEM private key (cached per process by path, size and mtime)."""
+        """Load a PEM private key (cached per process by path, inode, size and times)."""
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -97,7 +98,9 @@ class ToolKey:
                     f"the tool key {path} is readable by others and cannot be repaired: "
                     f"{exc.strerror}; run chmod 600 on it"
                 ) from None
-        cache_key = (str(path), st.st_size, st.st_mtime_ns)
+        # Inode and ctime too: a rotation replaces the file (a new inode, a new ctime) within
+        # the same mtime tick and with the same size more often than not.
+        cache_key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         with _cache_lock:
             cached = _cache.get(cache_key)
         if cached is not None:

@@ -29,12 +29,14 @@ from typing import Any
 from .errors import ConfigError, StoreError, StoreFull
 from .registry import Course, Platform
 
-__all__ = ["DB_NAME", "KEY_NAME", "MAX_LOGIN_STATES", "Store"]
+__all__ = ["DB_NAME", "KEY_NAME", "MAX_LOGIN_STATES", "PREVIOUS_KEY_NAME", "Store"]
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "nrps_nb.sqlite3"
 KEY_NAME = "tool_key.pem"
+# After a key rotation, the key it replaced: still published in the JWKS, never used to sign.
+PREVIOUS_KEY_NAME = "tool_key.previous.pem"
 MAX_LOGIN_STATES = 10_000  # a flood of login initiations cannot fill the disk
 BUSY_TIMEOUT_S = 30.0
 
@@ -196,6 +198,7 @@ class Store:
         # loosened key file too. The database holds the pseudonym key and personal data.
         try:
             _ensure_private_file(self.home / KEY_NAME, "the tool key")
+            _ensure_private_file(self.home / PREVIOUS_KEY_NAME, "the previous tool key")
             _ensure_private_file(self.db_path, "the workspace database")
         except OSError as exc:
             raise StoreError(f"cannot make the workspace files private: {exc}") from None

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import html
 import json
+import logging
 import os
 import secrets
 import time
@@ -47,11 +48,12 @@ from .platforms import presets_frame
 from .progress import CoursesProgress, RosterProgress
 from .registry import Course, Platform, check_url, preset_field_hint, preset_urls
 from .roles import role_filter_uri
-from .store import KEY_NAME, Store
+from .store import KEY_NAME, PREVIOUS_KEY_NAME, Store
 
 __all__ = ["ENV_HOME", "Workspace", "default_home"]
 
 ENV_HOME = "NRPS_NB_HOME"
+log = logging.getLogger(__name__)
 CAPTURE_WINDOW = 600.0  # capture_launch() accepts launches received in the last 10 minutes
 CAPTURE_POLL = 0.2
 
@@ -110,7 +112,6 @@ class Workspace:
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.store = Store(self.home)
-        self._key: ToolKey | None = None
 
     def __repr__(self) -> str:
         return f"Workspace(home={str(self.home)!r})"
@@ -127,6 +128,8 @@ class Workspace:
             if self.key_path.exists()
             else "no tool key yet (created on first use)"
         )
+        if self.previous_key_path.exists():
+            key += " (the previous key is still published: retire it once every LMS has the new)"
         return (
             f"<b>nrps_nb workspace</b> <code>{e(str(self.home))}</code><br>"
             f"{len(platforms)} platform(s): {e(', '.join(p.name for p in platforms) or 'none')}"
@@ -141,23 +144,78 @@ class Workspace:
         return self.home / KEY_NAME
 
     @property
+    def previous_key_path(self) -> Path:
+        return self.home / PREVIOUS_KEY_NAME
+
+    @property
     def key(self) -> ToolKey:
-        """The tool key, created (RSA 2048, mode 0600) on first use."""
-        if self._key is None:
-            self._key = ToolKey.load_or_create(self.key_path)
-        return self._key
+        """The tool key, created (RSA 2048, mode 0600) on first use.
+
+        Read through its file each time (parsed once per process, then cached by path, size
+        and mtime), so a key rotated by another process (``nrps-nb keys rotate`` while a
+        receiver or a notebook runs) is the one used from then on.
+        """
+        return ToolKey.load_or_create(self.key_path)
 
     def init(self) -> ToolKey:
         """Create the workspace and the tool key if they do not exist yet."""
         return self.key
 
     def tool_jwks(self) -> dict[str, Any]:
-        """The tool's public key set, for the LMS (or its JWKS URL).
+        """The tool's public key set, for the LMS (or its JWKS URL): the current key first,
+        then, after :meth:`rotate_key`, the previous one until :meth:`retire_previous_key`.
 
         >>> Workspace("/tmp/ws").tool_jwks()["keys"][0]["kty"]              # doctest: +SKIP
         'RSA'
         """
-        return self.key.jwks()
+        current = self.key
+        keys = [current.public_jwk()]
+        previous = self._previous_key()
+        if previous is not None and previous.kid != current.kid:
+            keys.append(previous.public_jwk())
+        return {"keys": keys}
+
+    def _previous_key(self) -> ToolKey | None:
+        try:
+            return ToolKey.load(self.previous_key_path)
+        except ConfigError:
+            if self.previous_key_path.exists():
+                raise
+            return None
+
+    def rotate_key(self) -> ToolKey:
+        """Replace the tool key with a new one, keeping the old one published (not used).
+
+        LMSs that read the tool's JWKS URL (Canvas, Blackboard, D2L, Moodle with a keyset URL)
+        pick the new key up by themselves, from the first assertion it signs; the old key stays
+        in the JWKS so that nothing signed before breaks. Where a public key was pasted into the
+        LMS (a PEM or a JWK), paste the new one (:meth:`tool_public_pem`). Once every LMS uses
+        the new key, :meth:`retire_previous_key`. One rotation at a time: a second one before
+        the retirement is refused, since it would drop a key an LMS may still hold.
+
+        >>> new = ws.rotate_key(); new.kid                                    # doctest: +SKIP
+        """
+        current = self.key
+        previous = self._previous_key()
+        if previous is not None and previous.kid != current.kid:
+            raise ConfigError(
+                f"the previous tool key (kid {previous.kid}) is still published: retire it "
+                "first (`nrps-nb keys retire`, or retire_previous_key()) once every LMS uses "
+                f"the current key (kid {current.kid})"
+            )
+        current.save(self.previous_key_path)  # first, so that the old key is never lost
+        replacement = ToolKey.generate()
+        replacement.save(self.key_path)
+        log.info("tool key rotated: kid %s replaces kid %s", replacement.kid, current.kid)
+        return self.key
+
+    def retire_previous_key(self) -> str:
+        """Stop publishing the key that :meth:`rotate_key` replaced; returns its kid."""
+        previous = self._previous_key()
+        if previous is None:
+            raise ConfigError("there is no previous tool key to retire (nothing was rotated)")
+        self.previous_key_path.unlink()
+        return previous.kid
 
     def tool_public_pem(self) -> str:
         """The tool's public key as PEM, for LMS forms that want one (Moodle)."""
