@@ -59,12 +59,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
     def _unknown_options(self) -> list[str]:
-        known = self._option_string_actions
-        return [
-            a
-            for a in self._seen
-            if a.startswith("--") and a != "--" and a.split("=", 1)[0] not in known
-        ]
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+
+        def is_known(option: str) -> bool:  # exactly, or as argparse's unique abbreviation
+            name = option.split("=", 1)[0]
+            return name in known or sum(o.startswith(name) for o in known) == 1
+
+        return [a for a in self._seen if a.startswith("--") and a != "--" and not is_known(a)]
 
     def _did_you_mean(self, unknown: list[str]) -> str:
         for option in unknown:
@@ -314,7 +315,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
         status = df.attrs["status"]
         for _, row in status[~status["ok"]].iterrows():
             print(f"nrps-nb: {row['memberships_url']}: {row['error']}", file=sys.stderr)
-        if len(status) and not status["ok"].any():
+        if len(status) and not status["ok"].any() and not df.attrs.get("incomplete"):
             # Nothing fetched at all is an error, not an incomplete roster (exit 1, not 3).
             raise ServiceError(f"none of the {len(status)} courses could be fetched (see above)")
         complete = bool(df.attrs["complete"])
@@ -349,7 +350,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     else:
-        columns = [c for c in TABLE_COLUMNS if c in df.columns]
+        columns = [c for c in [*TABLE_COLUMNS, "incomplete"] if c in df.columns]
         _print_frame(df[columns])
         pages = df.attrs.get("pages")
         print(

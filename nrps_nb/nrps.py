@@ -562,6 +562,7 @@ async def fetch_members(
             pages=pages,
             url=url,
         ) from None
+    warnings = list(dict.fromkeys(warnings))  # a caveat every page repeats is said once
     if duplicates:
         warnings.append(f"{duplicates} duplicate members across pages were merged by user_id")
     if filtered_out:

@@ -170,18 +170,19 @@ class Workspace:
         """
         current = self.key
         keys = [current.public_jwk()]
-        previous = self._previous_key()
+        try:
+            previous = self._previous_key()
+        except ConfigError as exc:  # the current key must stay published whatever happens
+            log.warning("the previous tool key is not published: %s", exc)
+            previous = None
         if previous is not None and previous.kid != current.kid:
             keys.append(previous.public_jwk())
         return {"keys": keys}
 
     def _previous_key(self) -> ToolKey | None:
-        try:
-            return ToolKey.load(self.previous_key_path)
-        except ConfigError:
-            if self.previous_key_path.exists():
-                raise
+        if not self.previous_key_path.exists():
             return None
+        return ToolKey.load(self.previous_key_path)
 
     def rotate_key(self) -> ToolKey:
         """Replace the tool key with a new one, keeping the old one published (not used).
@@ -195,27 +196,36 @@ class Workspace:
 
         >>> new = ws.rotate_key(); new.kid                                    # doctest: +SKIP
         """
-        current = self.key
-        previous = self._previous_key()
-        if previous is not None and previous.kid != current.kid:
-            raise ConfigError(
-                f"the previous tool key (kid {previous.kid}) is still published: retire it "
-                "first (`nrps-nb keys retire`, or retire_previous_key()) once every LMS uses "
-                f"the current key (kid {current.kid})"
-            )
-        current.save(self.previous_key_path)  # first, so that the old key is never lost
-        replacement = ToolKey.generate()
-        replacement.save(self.key_path)
+        replacement = ToolKey.generate()  # slow: before taking the lock
+        # The workspace database's write lock serializes rotations across processes: two at
+        # once would each publish a key the other one drops.
+        with self.store.transaction():
+            current = self.key
+            previous = self._previous_key()
+            if previous is not None and previous.kid != current.kid:
+                raise ConfigError(
+                    f"the previous tool key (kid {previous.kid}) is still published: retire it "
+                    "first (`nrps-nb keys retire`, or retire_previous_key()) once every LMS "
+                    f"uses the current key (kid {current.kid})"
+                )
+            current.save(self.previous_key_path)  # first, so that the old key is never lost
+            replacement.save(self.key_path)
         log.info("tool key rotated: kid %s replaces kid %s", replacement.kid, current.kid)
         return self.key
 
     def retire_previous_key(self) -> str:
-        """Stop publishing the key that :meth:`rotate_key` replaced; returns its kid."""
-        previous = self._previous_key()
-        if previous is None:
-            raise ConfigError("there is no previous tool key to retire (nothing was rotated)")
-        self.previous_key_path.unlink()
-        return previous.kid
+        """Stop publishing the key that :meth:`rotate_key` replaced; returns its kid (or a
+        note that the file was unreadable: it is removed all the same)."""
+        with self.store.transaction():
+            try:
+                previous = self._previous_key()
+                kid = previous.kid if previous is not None else None
+            except ConfigError:
+                kid = "(unreadable)"
+            if kid is None:
+                raise ConfigError("there is no previous tool key to retire (nothing was rotated)")
+            self.previous_key_path.unlink()
+        return kid
 
     def tool_public_pem(self) -> str:
         """The tool's public key as PEM, for LMS forms that want one (Moodle)."""
@@ -703,6 +713,8 @@ class Workspace:
                 )
             except IncompleteRoster as exc:
                 # What was fetched, as a frame with the course's provenance (never a snapshot).
+                if resume is not None:
+                    exc.pages += resume.pages  # pages of every try, as a resume counts them
                 context = _course_context(c, first_context[0] if first_context else None)
                 part = RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))
                 exc.frame = build_frame([part])
@@ -712,7 +724,7 @@ class Workspace:
                         "issuer": p.issuer,
                         "course_id": c.id,
                         "memberships_url": c.context_memberships_url,
-                        "pages": exc.pages + (resume.pages if resume is not None else 0),
+                        "pages": exc.pages,
                         "complete": False,
                         "resume_url": exc.resume_url,
                         "warnings": [],  # the error itself says what stopped the fetch
@@ -951,6 +963,8 @@ class Workspace:
         nothing it fetched is lost: ``df.attrs["incomplete"]`` maps its course_id to the
         :class:`IncompleteRoster`, whose ``frame`` holds its members so far and which resumes
         the fetch: ``ws.fetch_roster(course_id, resume=df.attrs["incomplete"][course_id])``.
+        With ``pseudonymize=True`` it keeps the pseudonymized ``frame`` only (no raw members),
+        so such a resume fetches the course from its first page.
         """
         items = _course_items(courses)
         with _courses_bar(len(items), progress) as bar:
@@ -1046,8 +1060,9 @@ class Workspace:
             fetched: int | None = len(r[0].builder) if isinstance(r, tuple) else None
             if isinstance(r, IncompleteRoster) and r.frame is not None:
                 # Kept apart, not mixed into the complete rosters: resumable, and written by
-                # the CLI with --partial (marked so).
-                incomplete[c.id] = r
+                # the CLI with --partial (marked so). Pseudonymized: without the raw members
+                # (attrs travel with the frame, into pickles too), so a resume starts over.
+                incomplete[c.id] = _without_identities(r) if pseudonymize else r
                 attrs, fetched = r.frame.attrs, len(r.frame)
             course_warnings = list(attrs.get("warnings", ()))
             warnings.extend(f"{_course_desc(c)}: {w}" for w in course_warnings)
@@ -1128,6 +1143,17 @@ class Workspace:
                     bar=bar,
                 )
             )
+
+
+def _without_identities(exc: IncompleteRoster) -> IncompleteRoster:
+    """The error with its pseudonymized frame only: no raw members, no resume point."""
+    safe = IncompleteRoster(
+        str(exc), members=[], resume_url=None, cause=exc.cause, pages=exc.pages, url=exc.url,
+        status=exc.status,
+    )  # fmt: skip
+    safe.frame = exc.frame.copy()
+    safe.frame.attrs.update({**exc.frame.attrs, "resume_url": None})
+    return safe
 
 
 def _add_course_context(context: dict[str, Any], c: Course) -> None:

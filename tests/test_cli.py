@@ -74,6 +74,9 @@ def test_usage_and_config_errors_exit_cleanly(home: Path) -> None:
     typo = run(home, "roster", "--platform", "x", "--urls", "https://lms.example.edu/m")
     assert_clean_error(typo, 2, "unrecognized arguments: --urls (did you mean --url?)")
     assert "required" not in typo.stderr
+    # An abbreviation argparse accepts is not called unknown: the missing option is the news.
+    abbrev = run(home, "roster", "--plat", "x")
+    assert_clean_error(abbrev, 2, "one of the arguments --url --all is required")
     assert_clean_error(
         run(home, "roster", "--platform", "nope", "--url", "https://lms.example.edu/m"),
         1,
@@ -202,6 +205,7 @@ def test_incomplete_roster_exit_code_and_partial(home: Path, tmp_path: Path) -> 
     script.add("/m", respond(200, page, {"Link": '</m2>; rel="next"'}))
     script.add("/m2", respond(400, {"error": "broken page"}))
     script.add("/ok", respond(200, {"members": [{"user_id": "k1"}]}))
+    script.add("/p", respond(200, {"members": [{"user_id": "p1"}]}, {"Link": '</m2>; rel="next"'}))
     with scripted_server(script) as server:
         base = server.base_url
         run(home, "platform", "add", "lms", "--issuer", "https://lms", "--client-id", "c",
@@ -233,6 +237,15 @@ def test_incomplete_roster_exit_code_and_partial(home: Path, tmp_path: Path) -> 
             ("k1", "False", ""),
             ("u1", "True", "STAT 1"),
         }
+        # Every course stopped midway: still an incomplete roster (exit 3), not "nothing
+        # fetched" (exit 1), and --partial still writes what came.
+        result = run(home, "roster", "--platform", "lms", "--url", base + "/m", "--url",
+                     base + "/p", "--output", str(out), "--partial")  # fmt: skip
+        assert result.returncode == 3, result.stderr
+        with out.open(newline="") as fh:
+            assert sorted(r["user_id"] for r in csv.DictReader(fh)) == ["p1", "u1"]
+        shown = run(home, "roster", "--platform", "lms", "--url", base + "/m", "--url", base + "/p")
+        assert shown.returncode == 3 and "incomplete" in shown.stdout  # marked in the table too
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

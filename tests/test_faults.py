@@ -275,3 +275,25 @@ def test_a_refused_connection_fails_at_once(ws: Workspace, lms: StartLms) -> Non
     message = str(info.value)
     assert "cannot reach" in message and "refused" in message
     assert "gave up" not in message  # not retried
+
+
+def test_pages_add_up_over_several_resumes(ws: Workspace) -> None:
+    from .helpers import Scripted, add_scripted_platform, respond, scripted_server
+
+    script = Scripted()
+    script.add("/token", respond(200, {"access_token": "t"}))
+    script.add("/m", respond(200, {"members": [{"user_id": "a"}]}, {"Link": '</m2>; rel="next"'}))
+    script.add("/m2", respond(400, {"error": "x"}),
+               respond(200, {"members": [{"user_id": "b"}]}, {"Link": '</m3>; rel="next"'}))  # fmt: skip
+    script.add("/m3", respond(400, {"error": "x"}), respond(200, {"members": [{"user_id": "c"}]}))
+    with scripted_server(script) as server:
+        add_scripted_platform(ws, server)
+        url = server.base_url + "/m"
+        with pytest.raises(IncompleteRoster) as first:
+            ws.fetch_roster(url, platform="lms")
+        with pytest.raises(IncompleteRoster) as second:
+            ws.fetch_roster(url, resume=first.value)
+        assert second.value.pages == 2 and second.value.frame.attrs["pages"] == 2
+        assert len(second.value.frame) == 2
+        df = ws.fetch_roster(url, resume=second.value)
+    assert df["user_id"].tolist() == ["a", "b", "c"] and df.attrs["pages"] == 3

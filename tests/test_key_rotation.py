@@ -123,3 +123,41 @@ def test_a_replaced_key_file_is_reread_even_with_the_same_size_and_mtime(tmp_pat
     assert path.stat().st_size == before.st_size
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert ToolKey.load(path).kid == second.kid
+
+
+def test_a_broken_previous_key_never_hides_the_current_one(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    ws.rotate_key()
+    ws.previous_key_path.write_text("not a key")
+    assert kids(ws) == [ws.key.kid]  # /jwks.json keeps publishing the key that signs
+    assert ws.retire_previous_key() == "(unreadable)"
+    assert not ws.previous_key_path.exists()
+
+
+def test_rotations_at_once_publish_every_key_they_report(tmp_path: Path) -> None:
+    """Two processes rotating at the same moment: one wins, the other is refused, and the kid
+    the winner reports is the one published (no key is silently dropped)."""
+    import threading
+
+    Workspace(tmp_path / "ws").init()
+    results: list[object] = []
+    start = threading.Barrier(2)
+
+    def rotate() -> None:
+        ws = Workspace(tmp_path / "ws")  # its own connection, like another process
+        start.wait()
+        try:
+            results.append(ws.rotate_key().kid)
+        except ConfigError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=rotate) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r in results if isinstance(r, str)]
+    assert len(winners) == 1 and len(results) == 2
+    ws = Workspace(tmp_path / "ws")
+    assert kids(ws)[0] == winners[0] and len(kids(ws)) == 2
+    assert not list(ws.home.glob("*.tmp"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import sqlite3
 import ssl
 import subprocess
@@ -125,7 +126,11 @@ def test_a_course_that_fails_midway_keeps_what_it_fetched(
         assert course_id == status.loc[b, "course_id"]
         frame = partial.frame
         assert len(frame) == 1 and frame.attrs["complete"] is False
-        assert frame.attrs["resume_url"] == server.base_url + "/b2"
+        # Pseudonymized, the raw members are not kept (attrs travel into pickles too), so a
+        # resume starts over; otherwise it continues at page 2.
+        resume_at = None if pseudonymize else server.base_url + "/b2"
+        assert frame.attrs["resume_url"] == partial.resume_url == resume_at
+        assert (b"Bea" in pickle.dumps(df)) is not pseudonymize
         assert frame["context_label"].tolist() == ["BIO 2"]
         assert frame["platform"].tolist() == ["lms"]
         assert ("name" in frame.columns) is not pseudonymize
