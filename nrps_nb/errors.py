@@ -301,9 +301,8 @@ class IncompleteRoster(ServiceError):
         self.resume_url = resume_url
         self.cause = cause
         self.pages = pages
-        self.frame: Any = (
-            None  # a pandas DataFrame, set by the workspace (errors.py is pandas-free)
-        )
+        # A pandas DataFrame, set by the workspace (errors.py stays free of pandas).
+        self.frame: Any = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> IncompleteRoster:
         # A record of a fetch that stopped, not to be edited: fetch_rosters() keeps these in

@@ -49,6 +49,7 @@ __all__ = [
     "cache_lifetime",
     "get_json",
     "get_json_cached",
+    "seconds_until",
     "links_by_rel",
     "merge_query",
     "parse_link_header",
@@ -399,12 +400,22 @@ def cache_lifetime(headers: httpx.Headers, now: float | None = None) -> float | 
             return None
     expires = headers.get("expires")
     if expires:
-        try:
-            when = email.utils.parsedate_to_datetime(expires).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return 0.0  # an invalid Expires means "already expired" (RFC 9111 §5.3)
-        return max(0.0, when - (time.time() if now is None else now))
+        left = seconds_until(expires, now)
+        return 0.0 if left is None else left  # an invalid Expires: already expired (RFC 9111)
     return None
+
+
+def seconds_until(http_date: str, now: float | None = None) -> float | None:
+    """Seconds from ``now`` to an HTTP date (0 when past); None when it is not one.
+
+    >>> seconds_until("Thu, 01 Jan 1970 00:01:40 GMT", now=0.0)
+    100.0
+    """
+    try:
+        when = email.utils.parsedate_to_datetime(http_date.strip()).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
 
 
 async def get_json(url: str, *, allow_insecure_http: bool = False) -> Any:

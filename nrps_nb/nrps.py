@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import json
 import random
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +39,7 @@ from .errors import (
     ServiceError,
     ServiceUnavailable,
 )
-from .http import get_client, links_by_rel, merge_query, same_origin
+from .http import get_client, links_by_rel, merge_query, same_origin, seconds_until
 from .keys import ToolKey
 from .oauth import NRPS_SCOPE, AccessToken, get_access_token, invalidate_token, require_scope
 from .platforms import (
@@ -126,13 +124,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return float(value) if value.isdigit() else seconds_until(value)
 
 
 def _low_budget_pause(response: httpx.Response, retry: RetryPolicy) -> float:

@@ -716,27 +716,19 @@ class Workspace:
                 if resume is not None:
                     exc.pages += resume.pages  # pages of every try, as a resume counts them
                 context = _course_context(c, first_context[0] if first_context else None)
-                part = RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))
-                exc.frame = build_frame([part])
-                exc.frame.attrs.update(
-                    {
-                        "platform": p.name,
-                        "issuer": p.issuer,
-                        "course_id": c.id,
-                        "memberships_url": c.context_memberships_url,
-                        "pages": exc.pages,
-                        "complete": False,
-                        "resume_url": exc.resume_url,
-                        "warnings": [],  # the error itself says what stopped the fetch
-                        "role_filter": role,
-                        "rlid": rlid,
-                    }
+                exc.frame = build_frame(
+                    [RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))]
                 )
+                # The error itself says what stopped the fetch: no warnings of its own.
+                exc.frame.attrs.update(
+                    _roster_attrs(c, p, role, rlid, pages=exc.pages, complete=False,
+                                  resume_url=exc.resume_url, warnings=[])
+                )  # fmt: skip
                 raise
-        context = dict(result.context or {})
+        page_context = result.context or {}
         record = _Record(
             course=c,
-            context=context if c.context_id is None and context.get("id") else None,
+            context=dict(page_context) if c.context_id is None and page_context.get("id") else None,
             differences_url=result.differences_url,
             # Only a whole, unfiltered roster is a snapshot of the course.
             rows=builder.snapshot_rows() if role is None and rlid is None else None,
@@ -745,20 +737,14 @@ class Workspace:
             records.add(record)  # fetch_rosters saves finished courses while others fetch
         else:
             records.append(record)  # fetch_roster saves it while the frame is built
-        _add_course_context(context, c)
+        context = _course_context(c, page_context)
         part = RosterPart(builder, context, p.name, p.issuer, datetime.now(UTC))
-        attrs = {
-            "platform": p.name,
-            "issuer": p.issuer,
-            "course_id": c.id,
-            "memberships_url": c.context_memberships_url,
-            "pages": result.pages + (resume.pages if resume is not None else 0),
-            "complete": result.complete,
-            "differences_url": result.differences_url,
-            "warnings": list(result.warnings),
-            "role_filter": role,
-            "rlid": rlid,
-        }
+        attrs = _roster_attrs(
+            c, p, role, rlid,
+            pages=result.pages + (resume.pages if resume is not None else 0),
+            complete=result.complete, differences_url=result.differences_url,
+            warnings=list(result.warnings),
+        )  # fmt: skip
         return part, attrs
 
     def _save_records(self, records: list[_Record]) -> None:
@@ -1099,9 +1085,7 @@ class Workspace:
 
     def _pseudonymize_partial(self, exc: IncompleteRoster, pseudonymize: bool) -> None:
         if pseudonymize and exc.frame is not None:
-            attrs = dict(exc.frame.attrs)
-            exc.frame = pseudonymize_frame(exc.frame, self.pseudonym_key())
-            exc.frame.attrs.update(attrs)
+            exc.frame = pseudonymize_frame(exc.frame, self.pseudonym_key())  # attrs kept
 
     def _part_frame(
         self, result: tuple[RosterPart, dict[str, Any]] | NrpsNbError, pseudonymize: bool
@@ -1151,22 +1135,34 @@ def _without_identities(exc: IncompleteRoster) -> IncompleteRoster:
         str(exc), members=[], resume_url=None, cause=exc.cause, pages=exc.pages, url=exc.url,
         status=exc.status,
     )  # fmt: skip
-    safe.frame = exc.frame.copy()
-    safe.frame.attrs.update({**exc.frame.attrs, "resume_url": None})
+    safe.frame = exc.frame.copy()  # attrs copied too
+    safe.frame.attrs["resume_url"] = None
     return safe
 
 
-def _add_course_context(context: dict[str, Any], c: Course) -> None:
-    """Fill the page's context with what the course record knows (the page's values win)."""
+def _course_context(c: Course, page_context: dict[str, Any] | None) -> dict[str, Any]:
+    """The page's context, filled in with what the course record knows (the page's values
+    win)."""
+    context = dict(page_context or {})
     for k, v in (("id", c.context_id), ("label", c.context_label), ("title", c.context_title)):
         if v is not None or k not in context:
             context.setdefault(k, v)
-
-
-def _course_context(c: Course, page_context: dict[str, Any] | None) -> dict[str, Any]:
-    context = dict(page_context or {})
-    _add_course_context(context, c)
     return context
+
+
+def _roster_attrs(
+    c: Course, p: Platform, role: str | None, rlid: str | None, **fetch: Any
+) -> dict[str, Any]:
+    """A roster frame's provenance (DESIGN §5 attrs): the course's, then the fetch's own."""
+    return {
+        "platform": p.name,
+        "issuer": p.issuer,
+        "course_id": c.id,
+        "memberships_url": c.context_memberships_url,
+        "role_filter": role,
+        "rlid": rlid,
+        **fetch,
+    }
 
 
 @contextlib.contextmanager

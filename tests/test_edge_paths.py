@@ -30,10 +30,8 @@ from nrps_nb.errors import (
     LaunchTimeout,
     UnknownRegistration,
 )
-from nrps_nb.http import get_json, run_sync
-from nrps_nb.jose import JwksCache
-from nrps_nb.launch import CLAIM, NRPS_CLAIM, ToolUrls, ValidatedLaunch, begin_login
-from nrps_nb.launch import validate_launch as _validate_launch
+from nrps_nb.http import run_sync
+from nrps_nb.launch import CLAIM, begin_login
 from nrps_nb.oauth import NRPS_SCOPE, clear_token_cache, get_access_token, token_request_count
 from nrps_nb.sandbox import SandboxServer
 from nrps_nb.workspace import CAPTURE_WINDOW
@@ -41,14 +39,12 @@ from nrps_nb.workspace import CAPTURE_WINDOW
 from .helpers import (
     PlatformKey,
     Scripted,
-    ThreadedApp,
     add_scripted_platform,
     now,
     respond,
     scripted_server,
 )
-
-TOOL = ToolUrls("http://127.0.0.1:8765")
+from .launch_kit import CLIENT_ID, TOOL, LaunchKit, registered_platform
 
 
 def _token_posts(script: Scripted) -> list[str]:
@@ -221,10 +217,6 @@ def test_duplicate_member_across_pages_keeps_the_later_entry(ws: Workspace) -> N
 
 # -- id_token launches (5-7): a platform JWKS served over loopback --------------------------------
 
-ISS = "https://lms.example.edu"
-CLIENT_ID = "tool-client-1"
-DEPLOYMENT = "dep-1"
-
 
 class EcPlatformKey:
     """A P-256 platform key that signs id_tokens with ES256."""
@@ -242,68 +234,17 @@ class EcPlatformKey:
         return jwt.encode(claims, self.private, algorithm=alg, headers={"kid": self.kid})
 
 
-class LaunchEnv:
-    def __init__(self, ws: Workspace, script: Scripted, server: ThreadedApp) -> None:
-        self.ws = ws
-        self.script = script
-        self.server = server
-        self.jwks = JwksCache(fetch=get_json)
+class LaunchEnv(LaunchKit):
+    """The launch kit with no platform key yet: each test serves the keys it needs."""
 
     def serve_keys(self, *jwks: dict[str, Any]) -> None:
         self.script.routes["/jwks"] = [respond(200, {"keys": list(jwks)})]
-
-    def login(self) -> tuple[str, str]:
-        params = {
-            "iss": ISS,
-            "login_hint": "user-1",
-            "target_link_uri": TOOL.launch_url,
-            "client_id": CLIENT_ID,
-            "lti_deployment_id": DEPLOYMENT,
-        }
-        query = parse_qs(urlsplit(begin_login(self.ws.store, params, TOOL)).query)
-        return query["state"][0], query["nonce"][0]
-
-    def claims(self, nonce: str) -> dict[str, Any]:
-        t = now()
-        return {
-            "iss": ISS,
-            "aud": CLIENT_ID,
-            "azp": CLIENT_ID,
-            "sub": "user-1",
-            "exp": t + 300,
-            "iat": t,
-            "nonce": nonce,
-            CLAIM + "message_type": "LtiResourceLinkRequest",
-            CLAIM + "version": "1.3.0",
-            CLAIM + "deployment_id": DEPLOYMENT,
-            CLAIM + "target_link_uri": TOOL.launch_url,
-            CLAIM + "resource_link": {"id": "rl-1"},
-            CLAIM + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
-            CLAIM + "context": {"id": "ctx-1", "title": "Statistics"},
-            NRPS_CLAIM: {
-                "context_memberships_url": ISS + "/api/ctx-1/memberships",
-                "service_versions": ["2.0"],
-            },
-        }
-
-    def validate(self, token: str, state: str) -> ValidatedLaunch:
-        return run_sync(_validate_launch(self.ws.store, token, state, TOOL, self.jwks))
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[LaunchEnv]:
     script = Scripted()
-    with scripted_server(script) as server:
-        ws = Workspace(tmp_path / "launch-ws")
-        ws.add_platform(
-            "lms",
-            issuer=ISS,
-            client_id=CLIENT_ID,
-            auth_login_url=ISS + "/auth",
-            auth_token_url=ISS + "/token",
-            key_set_url=server.base_url + "/jwks",
-            deployment_ids=[DEPLOYMENT],
-        )
+    with registered_platform(tmp_path / "launch-ws", script) as (ws, server):
         yield LaunchEnv(ws, script, server)
 
 
@@ -397,31 +338,41 @@ def test_signature_is_checked_before_expiry(env: LaunchEnv) -> None:
         env.validate(key.sign(claims), state)
 
 
-def test_audience_is_checked_before_nonce(env: LaunchEnv) -> None:
-    key = PlatformKey()
-    env.serve_keys(key.jwk())
-    state, _nonce = env.login()
-    claims = env.claims("not-the-nonce-of-this-login")
-    claims["aud"] = "another-tool"
-    claims["azp"] = "another-tool"
-    with pytest.raises(InvalidAudience) as info:
-        env.validate(key.sign(claims), state)
-    assert type(info.value) is InvalidAudience
-    assert "'aud'" in str(info.value) and "nonce" not in str(info.value)
-    # With the audience fixed, the same token fails on its nonce.
-    state, _nonce = env.login()
-    claims["aud"] = claims["azp"] = CLIENT_ID
-    with pytest.raises(InvalidNonce):
-        env.validate(key.sign(claims), state)
+def _foreign_audience(claims: dict[str, Any]) -> None:
+    claims["aud"] = claims["azp"] = "another-tool"
 
 
-def test_expiry_is_checked_before_nonce(env: LaunchEnv) -> None:
-    key = PlatformKey()
-    env.serve_keys(key.jwk())
-    state, _nonce = env.login()
-    claims = env.claims("not-the-nonce-of-this-login")
+def _expired(claims: dict[str, Any]) -> None:
     claims["exp"] = now() - 3600
-    with pytest.raises(ExpiredToken):
+
+
+def _fixed(claims: dict[str, Any]) -> None:
+    claims["aud"] = claims["azp"] = CLIENT_ID
+    claims["exp"] = now() + 300
+
+
+@pytest.mark.parametrize(
+    ("spoil", "error", "named"),
+    [(_foreign_audience, InvalidAudience, "'aud'"), (_expired, ExpiredToken, "expired")],
+    ids=["audience", "expiry"],
+)
+def test_claim_checks_come_before_the_nonce(
+    env: LaunchEnv, spoil: Any, error: type[Exception], named: str
+) -> None:
+    """A token with a wrong nonce and a wrong aud (or exp) is reported for the latter."""
+    key = PlatformKey()
+    env.serve_keys(key.jwk())
+    state, _nonce = env.login()
+    claims = env.claims("not-the-nonce-of-this-login")
+    spoil(claims)
+    with pytest.raises(error) as info:
+        env.validate(key.sign(claims), state)
+    assert type(info.value) is error
+    assert named in str(info.value) and "nonce" not in str(info.value)
+    # With that claim fixed, the same token fails on its nonce: it really was both.
+    state, _nonce = env.login()
+    _fixed(claims)
+    with pytest.raises(InvalidNonce):
         env.validate(key.sign(claims), state)
 
 

@@ -36,67 +36,22 @@ from nrps_nb.errors import (
 )
 from nrps_nb.http import get_json, run_sync
 from nrps_nb.jose import JwksCache
-from nrps_nb.launch import CLAIM, NRPS_CLAIM, ToolUrls, begin_login, store_launch, validate_launch
+from nrps_nb.launch import CLAIM, NRPS_CLAIM, begin_login, store_launch
 
 from .helpers import PlatformKey, Scripted, ThreadedApp, now, respond, scripted_server
-
-ISS = "https://lms.example.edu"
-CLIENT_ID = "tool-client-1"
-DEPLOYMENT = "dep-1"
-TOOL = ToolUrls("http://127.0.0.1:8765")
+from .launch_kit import CLIENT_ID, DEPLOYMENT, ISS, TOOL, LaunchKit, registered_platform
 
 
-class Env:
+class Env(LaunchKit):
+    """The launch kit with the platform's one key served at ``/jwks``."""
+
     def __init__(self, ws: Workspace, key: PlatformKey, script: Scripted, server: ThreadedApp):
-        self.ws = ws
+        super().__init__(ws, script, server)
         self.key = key
-        self.script = script
-        self.server = server
-        self.jwks = JwksCache(fetch=get_json)
 
     @property
     def jwks_fetches(self) -> int:
         return sum(1 for _m, uri, _h in self.script.requests if uri.startswith("/jwks"))
-
-    def login(self, **extra: str) -> tuple[str, str]:
-        params = {
-            "iss": ISS,
-            "login_hint": "user-1",
-            "target_link_uri": TOOL.launch_url,
-            "client_id": CLIENT_ID,
-            "lti_deployment_id": DEPLOYMENT,
-            **extra,
-        }
-        redirect = begin_login(self.ws.store, params, TOOL)
-        query = parse_qs(urlsplit(redirect).query)
-        return query["state"][0], query["nonce"][0]
-
-    def claims(self, nonce: str) -> dict[str, Any]:
-        t = now()
-        return {
-            "iss": ISS,
-            "aud": CLIENT_ID,
-            "azp": CLIENT_ID,
-            "sub": "user-1",
-            "exp": t + 300,
-            "iat": t,
-            "nonce": nonce,
-            "name": "Ada <b>Lovelace</b>",
-            CLAIM + "message_type": "LtiResourceLinkRequest",
-            CLAIM + "version": "1.3.0",
-            CLAIM + "deployment_id": DEPLOYMENT,
-            CLAIM + "target_link_uri": TOOL.launch_url,
-            CLAIM + "resource_link": {"id": "rl-1", "title": "Roster"},
-            CLAIM + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
-            CLAIM + "context": {"id": "ctx-1", "label": "STAT 101", "title": "Statistics"},
-            NRPS_CLAIM: {
-                "context_memberships_url": "https://lms.example.edu/api/ctx-1/memberships",
-                "service_versions": ["2.0"],
-            },
-        }
-
-    def validate(self, token: object, state: object, **kw: Any) -> Any:
-        return run_sync(validate_launch(self.ws.store, token, state, TOOL, self.jwks, **kw))
 
 
 @pytest.fixture
@@ -104,17 +59,7 @@ def env(tmp_path: Any) -> Iterator[Env]:
     key = PlatformKey()
     script = Scripted()
     script.add("/jwks", respond(200, key.jwks()))
-    with scripted_server(script) as server:
-        ws = Workspace(tmp_path / "ws")
-        ws.add_platform(
-            "lms",
-            issuer=ISS,
-            client_id=CLIENT_ID,
-            auth_login_url=ISS + "/auth",
-            auth_token_url=ISS + "/token",
-            key_set_url=server.base_url + "/jwks",
-            deployment_ids=[DEPLOYMENT],
-        )
+    with registered_platform(tmp_path / "ws", script) as (ws, server):
         yield Env(ws, key, script, server)
 
 
